@@ -1,0 +1,29 @@
+//! coldbench: one harness, the same workloads, every serverless backend family.
+//!
+//! The parts, in the order a run uses them (vocabulary as in DESIGN.md):
+//!
+//! - [`cli`]: options → plan → run → report;
+//! - [`plan`]: which targets, workloads and phases, how many samples, in which
+//!   seeded, interleaved order;
+//! - [`targets`]: the Target seam and the registry of every target;
+//! - [`run`]: the scheduler that executes a plan and writes raw data as it goes;
+//! - [`measure`]: the instruments (HTTP client, /proc, calibration);
+//! - [`spec`] and [`protocol`]: what a correct response is;
+//! - [`results`], [`stats`]: raw data on disk and the summaries computed from it;
+//! - [`report`]: HTML and Markdown rendered from the raw files alone.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod fingerprint;
+pub mod measure;
+pub mod paths;
+pub mod plan;
+pub mod progress;
+pub mod protocol;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod spec;
+pub mod stats;
+pub mod targets;
+pub mod units;

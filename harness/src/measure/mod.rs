@@ -1,0 +1,6 @@
+//! The instruments: the HTTP client that times requests, the /proc readers
+//! for CPU and memory, and the harness's measurement of its own overhead.
+
+pub mod calibrate;
+pub mod http;
+pub mod proc;

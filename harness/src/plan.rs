@@ -1,0 +1,201 @@
+//! The run plan: which targets, workloads and phases, how many samples, and
+//! the order, drawn from a recorded seed, in which they interleave.
+//!
+//! A run is `samples` rounds. In each round every (target, workload) cell gets
+//! one new instance: its first response is the cold sample, then it answers a
+//! share of the warm samples, then it stops. Targets with a shared host also
+//! get a host-cold cell. The cells of a round run in a freshly shuffled order,
+//! so that drift on a noisy machine spreads over all targets.
+
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::measure::http::Poll;
+use crate::targets::Phase;
+
+/// Sample counts for a purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// A few samples: development and CI.
+    Quick,
+    /// Enough samples for confidence intervals worth quoting.
+    Full,
+}
+
+impl Profile {
+    /// Cold samples (= rounds) per (target, workload).
+    pub fn samples(self) -> u32 {
+        match self {
+            Profile::Quick => 5,
+            Profile::Full => 30,
+        }
+    }
+
+    /// Warm samples per (target, workload), spread over the rounds' instances.
+    pub fn warm_samples(self) -> u32 {
+        match self {
+            Profile::Quick => 15,
+            Profile::Full => 150,
+        }
+    }
+}
+
+/// Everything that decides what a run measures; stored in run.json.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    /// Target names, in registry order.
+    pub targets: Vec<String>,
+    /// Workload names, in spec order.
+    pub workloads: Vec<String>,
+    /// Phases to record.
+    pub phases: Vec<Phase>,
+    /// Cold samples per (target, workload): the number of rounds.
+    pub samples: u32,
+    /// Warm samples per (target, workload).
+    pub warm_samples: u32,
+    /// Seed of the interleaving order (and of the bootstrap).
+    pub seed: u64,
+    /// The profile the counts came from.
+    pub profile: Profile,
+    /// Per-sample timeout.
+    pub timeout: Duration,
+    /// Readiness polling on the cold path.
+    pub poll: Poll,
+}
+
+/// What a cell does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// A new instance: cold sample, then `warm` warm samples.
+    Instance {
+        /// Warm samples this instance answers.
+        warm: u32,
+    },
+    /// A fresh shared host plus its first tenant.
+    HostCold,
+}
+
+/// One (target, workload) step of a round; indices into the plan's lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cell {
+    /// Index into [`Plan::targets`].
+    pub target: usize,
+    /// Index into [`Plan::workloads`].
+    pub workload: usize,
+    /// What to do.
+    pub kind: CellKind,
+}
+
+impl Plan {
+    /// Does the plan record `phase`?
+    pub fn has(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
+    }
+
+    /// Warm samples for the instance of round `round` (0-based): the total
+    /// spread evenly, the first rounds taking the remainder.
+    pub fn warm_in_round(&self, round: u32) -> u32 {
+        if !self.has(Phase::Warm) || self.samples == 0 {
+            return 0;
+        }
+        let base = self.warm_samples / self.samples;
+        base + u32::from(round < self.warm_samples % self.samples)
+    }
+
+    /// Every round's cells in their seeded order. `has_host(i)` says whether
+    /// target `i` has a shared host (and so a host-cold phase).
+    pub fn rounds(&self, has_host: impl Fn(usize) -> bool) -> Vec<Vec<Cell>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let instance = self.has(Phase::Cold) || self.has(Phase::Warm);
+        (0..self.samples)
+            .map(|round| {
+                let mut cells = Vec::new();
+                for target in 0..self.targets.len() {
+                    for workload in 0..self.workloads.len() {
+                        if instance {
+                            let warm = self.warm_in_round(round);
+                            cells.push(Cell {
+                                target,
+                                workload,
+                                kind: CellKind::Instance { warm },
+                            });
+                        }
+                        if self.has(Phase::HostCold) && has_host(target) {
+                            cells.push(Cell {
+                                target,
+                                workload,
+                                kind: CellKind::HostCold,
+                            });
+                        }
+                    }
+                }
+                cells.shuffle(&mut rng);
+                cells
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(seed: u64) -> Plan {
+        Plan {
+            targets: vec!["a".into(), "b".into()],
+            workloads: vec!["hello".into(), "palindrome-small".into()],
+            phases: vec![Phase::Cold, Phase::Warm, Phase::HostCold],
+            samples: 4,
+            warm_samples: 10,
+            seed,
+            profile: Profile::Quick,
+            timeout: Duration::from_secs(30),
+            poll: Poll::default(),
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_order_and_another_seed_another() {
+        let host = |t: usize| t == 1;
+        assert_eq!(plan(7).rounds(host), plan(7).rounds(host));
+        assert_ne!(plan(7).rounds(host), plan(8).rounds(host));
+    }
+
+    #[test]
+    fn every_round_holds_every_cell_once() {
+        let rounds = plan(1).rounds(|t| t == 1);
+        assert_eq!(rounds.len(), 4);
+        for cells in &rounds {
+            // 2 targets × 2 workloads instances, plus host-cold for target 1 only.
+            assert_eq!(cells.len(), 6);
+            assert_eq!(
+                cells
+                    .iter()
+                    .filter(|c| c.kind == CellKind::HostCold)
+                    .count(),
+                2
+            );
+            assert!(cells
+                .iter()
+                .filter(|c| c.kind == CellKind::HostCold)
+                .all(|c| c.target == 1));
+        }
+    }
+
+    #[test]
+    fn warm_samples_add_up_to_the_requested_total() {
+        let p = plan(1);
+        assert_eq!((0..p.samples).map(|r| p.warm_in_round(r)).sum::<u32>(), 10);
+        assert_eq!((p.warm_in_round(0), p.warm_in_round(3)), (3, 2));
+        let cold_only = Plan {
+            phases: vec![Phase::Cold],
+            ..plan(1)
+        };
+        assert_eq!(cold_only.warm_in_round(0), 0);
+    }
+}

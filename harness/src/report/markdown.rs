@@ -1,0 +1,85 @@
+//! summary.md: the headline table and what a CI job summary needs to say.
+
+use std::fmt::Write;
+
+use super::model::ReportModel;
+
+/// Renders the Markdown summary.
+pub fn render(m: &ReportModel) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## coldbench {}\n", m.run.run_id);
+    if m.incomplete {
+        let _ = writeln!(
+            out,
+            "> **Incomplete run** (status: {:?}): figures cover what was measured.\n",
+            m.run.status
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} samples: {} valid, {} flagged. Medians; cold with its bootstrap 95% CI.\n",
+        m.totals.samples, m.totals.valid, m.totals.flagged
+    );
+    out.push_str("| target | family | workload | cold p50 (95% CI) | warm p50 | host-cold p50 | CPU/cold start | PSS | n cold / warm / host-cold |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for h in &m.headline {
+        let accel = if h.accel.is_empty() || h.accel == "none" {
+            String::new()
+        } else {
+            format!(" ({})", h.accel)
+        };
+        let _ = writeln!(
+            out,
+            "| {}{accel} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            h.target,
+            h.family,
+            h.workload,
+            h.cold,
+            h.warm,
+            h.host_cold,
+            h.cold_cpu,
+            h.pss,
+            h.counts
+        );
+    }
+    if !m.ratios.is_empty() {
+        out.push_str("\n| target | workload | cold ÷ process | warm ÷ process | compute ÷ process |\n|---|---|---:|---:|---:|\n");
+        for r in &m.ratios {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                r.target, r.workload, r.cold, r.warm, r.compute
+            );
+        }
+    }
+    if !m.flagged.is_empty() {
+        out.push_str("\n**Flagged samples**\n\n");
+        for f in &m.flagged {
+            let _ = writeln!(
+                out,
+                "- {} {} {}: {} — {}",
+                f.target, f.workload, f.phase, f.count, f.first_error
+            );
+        }
+    }
+    if !m.skipped.is_empty() {
+        out.push_str("\n**Not measured**\n\n");
+        for (name, why) in &m.skipped {
+            let _ = writeln!(out, "- {name}: {why}");
+        }
+    }
+    for (k, v) in m
+        .harness
+        .iter()
+        .filter(|(k, _)| k == "harness overhead" || k == "plan")
+    {
+        let _ = writeln!(out, "\n_{k}: {v}_");
+    }
+    let f = &m.run.fingerprint;
+    let _ = writeln!(
+        out,
+        "\n_Machine: {} ({} cores), kernel {}, cgroups {}._",
+        f.cpu_model, f.cores, f.kernel, f.cgroup_mode
+    );
+    out
+}

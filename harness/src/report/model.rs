@@ -1,0 +1,456 @@
+//! What a report says, computed once from the raw data and shared by the HTML
+//! page, the Markdown summary and the charts.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::results::{RunInfo, RunStatus, Sample};
+use crate::stats::{self, SummaryRow};
+use crate::units::{human_bytes, human_ns};
+
+/// The baseline other targets are compared with, when present.
+pub const BASELINE: &str = "process";
+
+/// Everything a report shows.
+#[derive(Debug, Serialize)]
+pub struct ReportModel {
+    /// run.json as recorded.
+    pub run: RunInfo,
+    /// The run did not finish.
+    pub incomplete: bool,
+    /// Per (target, workload): the figures a reader looks for first.
+    pub headline: Vec<Headline>,
+    /// summary.csv, formatted.
+    pub summary: Vec<SummaryView>,
+    /// Each target against the baseline, per workload.
+    pub ratios: Vec<Ratio>,
+    /// Invalid and failed samples, grouped.
+    pub flagged: Vec<Flagged>,
+    /// Targets that were not measured.
+    pub skipped: Vec<(String, String)>,
+    /// Measured targets with versions, accounting and prepare facts.
+    pub targets: Vec<TargetView>,
+    /// Medians of the instances' own compute time (warm samples).
+    pub compute: Vec<ComputeRow>,
+    /// Sample counts.
+    pub totals: Totals,
+    /// Harness figures (calibration, polling), formatted.
+    pub harness: Vec<(String, String)>,
+    /// Environment fingerprint, formatted.
+    pub environment: Vec<(String, String)>,
+    /// Workloads in plan order.
+    pub workloads: Vec<String>,
+    /// Target names in report order, measured ones only.
+    pub target_names: Vec<String>,
+}
+
+/// Headline figures of one (target, workload).
+#[derive(Debug, Serialize)]
+pub struct Headline {
+    /// Target.
+    pub target: String,
+    /// Family.
+    pub family: String,
+    /// Workload.
+    pub workload: String,
+    /// Cold p50 with its CI, formatted.
+    pub cold: String,
+    /// Warm p50.
+    pub warm: String,
+    /// Host-cold p50.
+    pub host_cold: String,
+    /// CPU of a cold start (p50).
+    pub cold_cpu: String,
+    /// PSS after the first response (p50).
+    pub pss: String,
+    /// Valid samples per phase (cold / warm / host-cold), and flagged ones.
+    pub counts: String,
+    /// Accelerator, if any.
+    pub accel: String,
+}
+
+/// summary.csv row with human units.
+#[derive(Debug, Serialize)]
+pub struct SummaryView {
+    /// The raw row.
+    pub row: SummaryRow,
+    /// p50, p90, p99, max, mean, CI low, CI high, CPU p50, PSS p50.
+    pub cells: Vec<String>,
+}
+
+/// How a target compares with the baseline on one workload (p50 over p50).
+#[derive(Debug, Serialize)]
+pub struct Ratio {
+    /// Target.
+    pub target: String,
+    /// Workload.
+    pub workload: String,
+    /// Cold p50 ÷ baseline cold p50.
+    pub cold: String,
+    /// Warm p50 ÷ baseline warm p50.
+    pub warm: String,
+    /// Compute p50 ÷ baseline compute p50.
+    pub compute: String,
+}
+
+/// Flagged samples of one (target, workload, phase).
+#[derive(Debug, Serialize)]
+pub struct Flagged {
+    /// Target.
+    pub target: String,
+    /// Workload.
+    pub workload: String,
+    /// Phase.
+    pub phase: String,
+    /// How many.
+    pub count: usize,
+    /// The first error.
+    pub first_error: String,
+}
+
+/// A measured target.
+#[derive(Debug, Serialize)]
+pub struct TargetView {
+    /// Name.
+    pub name: String,
+    /// Family.
+    pub family: String,
+    /// Version.
+    pub version: String,
+    /// Accelerator.
+    pub accel: String,
+    /// What CPU counts.
+    pub cpu: String,
+    /// What memory counts.
+    pub memory: String,
+    /// Prepare facts, as `key: value` lines.
+    pub facts: Vec<(String, String)>,
+}
+
+/// Median compute time an instance reported, per (target, workload).
+#[derive(Debug, Serialize, Clone)]
+pub struct ComputeRow {
+    /// Target.
+    pub target: String,
+    /// Workload.
+    pub workload: String,
+    /// Median `compute_ns` over valid warm samples (cold when there are none).
+    pub p50_ns: u64,
+    /// Formatted.
+    pub p50: String,
+}
+
+/// Sample counts.
+#[derive(Debug, Serialize, Default)]
+pub struct Totals {
+    /// All samples.
+    pub samples: usize,
+    /// Valid.
+    pub valid: usize,
+    /// Flagged.
+    pub flagged: usize,
+}
+
+fn fmt_opt_ns(v: Option<u64>) -> String {
+    v.map(human_ns).unwrap_or_else(|| "–".into())
+}
+
+fn fmt_ratio(a: Option<u64>, b: Option<u64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0 => format!("{:.2}×", a as f64 / b as f64),
+        _ => "–".into(),
+    }
+}
+
+impl ReportModel {
+    /// Builds the model from what a run wrote.
+    pub fn build(run: &RunInfo, samples: &[Sample], rows: &[SummaryRow]) -> ReportModel {
+        let find = |t: &str, w: &str, p: &str| {
+            rows.iter()
+                .find(|r| r.target == t && r.workload == w && r.phase == p)
+        };
+        let target_names: Vec<String> = run
+            .targets
+            .iter()
+            .filter(|t| t.measured)
+            .map(|t| t.name.clone())
+            .collect();
+        let workloads = run.plan.workloads.clone();
+        let accel_of = |t: &str| {
+            run.targets
+                .iter()
+                .find(|x| x.name == t)
+                .map(|x| x.accel.clone())
+                .unwrap_or_default()
+        };
+
+        let mut headline = Vec::new();
+        for t in &target_names {
+            for w in &workloads {
+                let cold = find(t, w, "cold");
+                let warm = find(t, w, "warm");
+                let host = find(t, w, "host-cold");
+                if cold.is_none() && warm.is_none() && host.is_none() {
+                    continue;
+                }
+                let bad: u64 = [cold, warm, host]
+                    .iter()
+                    .flatten()
+                    .map(|r| r.n_invalid)
+                    .sum();
+                let n = [cold, warm, host]
+                    .iter()
+                    .map(|r| r.map(|r| r.n.to_string()).unwrap_or_else(|| "–".into()))
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                headline.push(Headline {
+                    target: t.clone(),
+                    family: cold
+                        .or(warm)
+                        .or(host)
+                        .map(|r| r.family.clone())
+                        .unwrap_or_default(),
+                    workload: w.clone(),
+                    cold: cold
+                        .and_then(|r| {
+                            Some(format!(
+                                "{} ({}–{})",
+                                human_ns(r.p50_ns?),
+                                human_ns(r.ci95_lo_ns?),
+                                human_ns(r.ci95_hi_ns?)
+                            ))
+                        })
+                        .unwrap_or_else(|| "–".into()),
+                    warm: fmt_opt_ns(warm.and_then(|r| r.p50_ns)),
+                    host_cold: fmt_opt_ns(host.and_then(|r| r.p50_ns)),
+                    cold_cpu: fmt_opt_ns(cold.and_then(|r| r.cpu_p50_ns)),
+                    pss: cold
+                        .and_then(|r| r.mem_pss_p50_bytes)
+                        .map(human_bytes)
+                        .unwrap_or_else(|| "–".into()),
+                    counts: if bad > 0 {
+                        format!("{n} ({bad} flagged)")
+                    } else {
+                        n.to_string()
+                    },
+                    accel: accel_of(t),
+                });
+            }
+        }
+
+        let summary = rows
+            .iter()
+            .map(|r| SummaryView {
+                row: r.clone(),
+                cells: vec![
+                    fmt_opt_ns(r.p50_ns),
+                    fmt_opt_ns(r.p90_ns),
+                    fmt_opt_ns(r.p99_ns),
+                    fmt_opt_ns(r.max_ns),
+                    fmt_opt_ns(r.mean_ns),
+                    fmt_opt_ns(r.ci95_lo_ns),
+                    fmt_opt_ns(r.ci95_hi_ns),
+                    fmt_opt_ns(r.cpu_p50_ns),
+                    r.mem_pss_p50_bytes
+                        .map(human_bytes)
+                        .unwrap_or_else(|| "–".into()),
+                ],
+            })
+            .collect();
+
+        let compute = compute_rows(samples, &target_names, &workloads);
+        let compute_of = |t: &str, w: &str| {
+            compute
+                .iter()
+                .find(|c| c.target == t && c.workload == w)
+                .map(|c| c.p50_ns)
+        };
+        let mut ratios = Vec::new();
+        if target_names.iter().any(|t| t == BASELINE) {
+            for t in target_names.iter().filter(|t| *t != BASELINE) {
+                for w in &workloads {
+                    let p50 =
+                        |target: &str, phase: &str| find(target, w, phase).and_then(|r| r.p50_ns);
+                    ratios.push(Ratio {
+                        target: t.clone(),
+                        workload: w.clone(),
+                        cold: fmt_ratio(p50(t, "cold"), p50(BASELINE, "cold")),
+                        warm: fmt_ratio(p50(t, "warm"), p50(BASELINE, "warm")),
+                        compute: fmt_ratio(compute_of(t, w), compute_of(BASELINE, w)),
+                    });
+                }
+            }
+        }
+
+        let mut flagged_map: BTreeMap<(String, String, String), (usize, String)> = BTreeMap::new();
+        for s in samples.iter().filter(|s| !s.valid) {
+            let e = flagged_map
+                .entry((s.target.clone(), s.workload.clone(), s.phase.clone()))
+                .or_insert((0, s.error.clone()));
+            e.0 += 1;
+        }
+        let flagged = flagged_map
+            .into_iter()
+            .map(
+                |((target, workload, phase), (count, first_error))| Flagged {
+                    target,
+                    workload,
+                    phase,
+                    count,
+                    first_error,
+                },
+            )
+            .collect();
+
+        let skipped = run
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), t.skipped_reason.clone()?)))
+            .collect();
+        let targets = run
+            .targets
+            .iter()
+            .filter(|t| t.measured)
+            .map(|t| TargetView {
+                name: t.name.clone(),
+                family: t.family.clone(),
+                version: t.version.clone().unwrap_or_default(),
+                accel: t.accel.clone(),
+                cpu: t
+                    .accounting
+                    .as_ref()
+                    .map(|a| a.cpu.clone())
+                    .unwrap_or_default(),
+                memory: t
+                    .accounting
+                    .as_ref()
+                    .map(|a| a.memory.clone())
+                    .unwrap_or_default(),
+                facts: t
+                    .facts
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+
+        let valid = samples.iter().filter(|s| s.valid).count();
+        let mut harness = vec![
+            ("harness".to_string(), run.harness.clone()),
+            ("command".to_string(), run.command_line.clone()),
+            (
+                "plan".to_string(),
+                format!(
+                    "profile {:?}, {} cold samples and {} warm samples per (target, workload), seed {}, timeout {:?}",
+                    run.plan.profile, run.plan.samples, run.plan.warm_samples, run.plan.seed, run.plan.timeout
+                )
+                .to_lowercase(),
+            ),
+            ("readiness polling".to_string(), run.plan.poll.describe()),
+        ];
+        if let Some(c) = &run.calibration {
+            harness.push((
+                "harness overhead".to_string(),
+                format!(
+                    "{} p50, {} p90, {} min over {} round trips: {}",
+                    human_ns(c.round_trip_p50_ns),
+                    human_ns(c.round_trip_p90_ns),
+                    human_ns(c.round_trip_min_ns),
+                    c.n,
+                    c.method
+                ),
+            ));
+        }
+        let f = &run.fingerprint;
+        let environment = vec![
+            (
+                "CPU".to_string(),
+                format!("{} ({} cores)", f.cpu_model, f.cores),
+            ),
+            ("memory".to_string(), human_bytes(f.memory_bytes)),
+            (
+                "OS / kernel".to_string(),
+                format!("{} / {}", f.os, f.kernel),
+            ),
+            ("cgroups".to_string(), f.cgroup_mode.clone()),
+            ("KVM".to_string(), f.kvm.clone()),
+            ("clocksource".to_string(), f.clocksource.clone()),
+            (
+                "CPU governor".to_string(),
+                f.cpu_governor
+                    .clone()
+                    .unwrap_or_else(|| "not exposed".into()),
+            ),
+            (
+                "load at start (1 min)".to_string(),
+                f.loadavg_1m.map(|l| format!("{l:.2}")).unwrap_or_default(),
+            ),
+            ("host".to_string(), f.hostname.clone()),
+        ];
+
+        ReportModel {
+            incomplete: run.status != RunStatus::Complete,
+            run: run.clone(),
+            headline,
+            summary,
+            ratios,
+            flagged,
+            skipped,
+            targets,
+            compute,
+            totals: Totals {
+                samples: samples.len(),
+                valid,
+                flagged: samples.len() - valid,
+            },
+            harness,
+            environment,
+            workloads,
+            target_names,
+        }
+    }
+
+    /// Valid samples of (target, workload, phase) mapped through `f`.
+    pub fn values<'a>(
+        samples: &'a [Sample],
+        target: &'a str,
+        workload: &'a str,
+        phase: &'a str,
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
+        samples.iter().filter(move |s| {
+            s.valid && s.target == target && s.workload == workload && s.phase == phase
+        })
+    }
+}
+
+fn compute_rows(samples: &[Sample], targets: &[String], workloads: &[String]) -> Vec<ComputeRow> {
+    let mut out = Vec::new();
+    for t in targets {
+        for w in workloads {
+            let of = |phase: &str| -> Vec<u64> {
+                ReportModel::values(samples, t, w, phase)
+                    .filter_map(|s| s.compute_ns)
+                    .collect()
+            };
+            let warm = of("warm");
+            let values = if warm.is_empty() { of("cold") } else { warm };
+            if let Some(m) = stats::median(&values) {
+                out.push(ComputeRow {
+                    target: t.clone(),
+                    workload: w.clone(),
+                    p50_ns: m,
+                    p50: human_ns(m),
+                });
+            }
+        }
+    }
+    out
+}

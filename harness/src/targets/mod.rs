@@ -1,0 +1,335 @@
+//! The Target seam: how the harness starts, invokes, measures and stops the
+//! instances of one way of running the workloads, and the registry of every
+//! target. Adding a target means a module here and a line in [`TargetKind`];
+//! the scheduler, the statistics and the reports do not change.
+
+pub mod process;
+
+use std::any::Any;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::http::{Conn, Endpoint, HttpError, Poll, Response};
+use crate::measure::proc::Memory;
+use crate::paths::Paths;
+
+/// What a target belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Plain processes: the baseline.
+    Process,
+    /// WebAssembly runtimes.
+    Wasm,
+    /// V8 isolates.
+    Isolate,
+    /// OCI containers.
+    Container,
+    /// Micro virtual machines.
+    Microvm,
+}
+
+impl Family {
+    /// The name used in data and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Process => "process",
+            Family::Wasm => "wasm",
+            Family::Isolate => "isolate",
+            Family::Container => "container",
+            Family::Microvm => "microvm",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When in an instance's life a sample is taken (DESIGN.md, Vocabulary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// First request to a new instance, the shared host already up.
+    Cold,
+    /// A request to an instance that already answered.
+    Warm,
+    /// Host start plus the first tenant, from nothing.
+    HostCold,
+}
+
+impl Phase {
+    /// Every phase, in report order.
+    pub const ALL: [Phase; 3] = [Phase::Cold, Phase::Warm, Phase::HostCold];
+
+    /// The name used in data and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Cold => "cold",
+            Phase::Warm => "warm",
+            Phase::HostCold => "host-cold",
+        }
+    }
+
+    /// The phase called `name`, or an error listing the valid ones.
+    pub fn parse(name: &str) -> Result<Phase, String> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| format!("unknown phase '{name}' (valid: cold, warm, host-cold)"))
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Can this target run here?
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Yes, with this runtime version.
+    Available {
+        /// Version of the runtime, as it reports it.
+        version: String,
+    },
+    /// No; the reason says how to fix it.
+    Unavailable {
+        /// What is missing and how to install it.
+        reason: String,
+    },
+}
+
+/// What the harness gives a target when it prepares it.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Project folders and artifacts.
+    pub paths: Paths,
+    /// Where instances' stdout/stderr go: `results/<run>/logs/`.
+    pub log_dir: PathBuf,
+    /// How the cold path polls for readiness.
+    pub poll: Poll,
+    /// Set when the user interrupts the run; long waits should give up.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Context {
+    /// True once the run was interrupted.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Facts a target recorded while preparing (artifact hashes, command lines),
+/// kept in run.json and shown in the report.
+pub type Facts = serde_json::Map<String, serde_json::Value>;
+
+/// A request for a new instance.
+#[derive(Clone, Debug)]
+pub struct StartRequest<'a> {
+    /// Tenant id: unique per instance within a run.
+    pub tenant: &'a str,
+    /// Workload of the first request.
+    pub workload: &'a str,
+    /// When the harness asked (the cold sample's time zero).
+    pub asked_at: Instant,
+    /// Give up at this moment.
+    pub deadline: Instant,
+}
+
+/// One running tenant instance.
+pub struct Instance {
+    /// Where it answers.
+    pub endpoint: Endpoint,
+    /// The keep-alive connection the harness holds to it.
+    pub conn: Option<Conn>,
+    /// The target's own state for this instance.
+    pub handle: Box<dyn Any + Send>,
+}
+
+/// A new instance and its first response.
+pub struct Started {
+    /// The instance.
+    pub instance: Instance,
+    /// Its first (cold) response.
+    pub response: Response,
+}
+
+/// Resources an instance used, as the target accounts them. `None` means not
+/// measured, never zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time so far, in nanoseconds.
+    pub cpu_ns: Option<u64>,
+    /// Resident memory now.
+    pub mem: Option<Memory>,
+}
+
+/// What a target counts as an instance's CPU and memory, said in the report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Accounting {
+    /// e.g. "the server process (all threads), from /proc schedstat".
+    pub cpu: String,
+    /// e.g. "PSS and RSS of the server process".
+    pub memory: String,
+}
+
+/// Something a target could not do. The message says what happened and, where
+/// the user can act, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// Preparing (building, compiling, starting a host) failed.
+    #[error("prepare failed: {0}")]
+    Prepare(String),
+    /// The instance did not come up.
+    #[error("{0}")]
+    Start(String),
+    /// A request to a running instance failed.
+    #[error("request failed: {0}")]
+    Request(#[from] HttpError),
+    /// The target does not have this phase.
+    #[error("phase {0} does not apply to this target")]
+    Unsupported(Phase),
+    /// Something was left behind after stop or shutdown.
+    #[error("cleanup failed: {0}")]
+    Cleanup(String),
+}
+
+/// One way of running the workloads (DESIGN.md, "The Target seam").
+pub trait Target: Send {
+    /// Registry name, e.g. `process`.
+    fn name(&self) -> &str;
+    /// Family.
+    fn family(&self) -> Family;
+    /// Whether it can run here; never panics.
+    fn availability(&self) -> Availability;
+    /// Untimed set-up before any sample.
+    fn prepare(&mut self, ctx: &Context) -> Result<Facts, TargetError>;
+    /// The cold path: a new instance, returned when its first response arrived.
+    /// On failure nothing of the instance may be left running.
+    fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError>;
+    /// The warm path: one more request to a running instance.
+    fn invoke(
+        &mut self,
+        instance: &mut Instance,
+        workload: &str,
+        deadline: Instant,
+    ) -> Result<Response, TargetError> {
+        let request = instance.endpoint.request(workload);
+        let conn = instance
+            .conn
+            .as_mut()
+            .ok_or_else(|| TargetError::Start("instance has no open connection".into()))?;
+        Ok(conn.request(&request, deadline)?)
+    }
+    /// CPU so far and memory now of one instance.
+    fn measure(&mut self, instance: &Instance) -> Usage;
+    /// Tears the instance down and checks nothing of it is left.
+    fn stop(&mut self, instance: Instance) -> Result<(), TargetError>;
+    /// Stops the shared host, if any, and checks nothing is left.
+    fn shutdown(&mut self) -> Result<(), TargetError> {
+        Ok(())
+    }
+    /// Phases this target has; `host-cold` only where there is a shared host.
+    fn phases(&self) -> &'static [Phase] {
+        &[Phase::Cold, Phase::Warm]
+    }
+    /// Host start plus the first tenant, from nothing.
+    fn host_cold(&mut self, _req: &StartRequest) -> Result<Started, TargetError> {
+        Err(TargetError::Unsupported(Phase::HostCold))
+    }
+    /// Accelerator the instances ran on (`kvm`, `tcg`), or `none`.
+    fn accel(&self) -> &str {
+        "none"
+    }
+    /// What the CPU and memory figures count.
+    fn accounting(&self) -> Accounting;
+}
+
+/// Every target coldbench knows, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// The static native Rust function server as a plain process.
+    Process,
+    /// The JavaScript workload served by Node.js.
+    Node,
+}
+
+impl TargetKind {
+    /// All targets, in report order.
+    pub const ALL: &'static [TargetKind] = &[TargetKind::Process, TargetKind::Node];
+
+    /// Registry name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Process => "process",
+            TargetKind::Node => "node",
+        }
+    }
+
+    /// Family.
+    pub fn family(self) -> Family {
+        match self {
+            TargetKind::Process | TargetKind::Node => Family::Process,
+        }
+    }
+
+    /// A fresh, unprepared target.
+    pub fn build(self, paths: &Paths) -> Box<dyn Target> {
+        match self {
+            TargetKind::Process => Box::new(process::ProcessTarget::native(paths)),
+            TargetKind::Node => Box::new(process::ProcessTarget::node(paths)),
+        }
+    }
+
+    /// The target called `name`, or an error listing the valid names.
+    pub fn parse(name: &str) -> Result<TargetKind, String> {
+        TargetKind::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name() == name)
+            .ok_or_else(|| {
+                let valid: Vec<&str> = TargetKind::ALL.iter().map(|t| t.name()).collect();
+                format!("unknown target '{name}' (valid: {})", valid.join(", "))
+            })
+    }
+}
+
+/// The default per-sample timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_target_has_a_unique_name_that_parses_back() {
+        let mut names: Vec<&str> = TargetKind::ALL.iter().map(|t| t.name()).collect();
+        for t in TargetKind::ALL {
+            assert_eq!(TargetKind::parse(t.name()), Ok(*t));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TargetKind::ALL.len());
+    }
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let err = TargetKind::parse("lambda").unwrap_err();
+        assert!(
+            err.contains("unknown target 'lambda'") && err.contains("process, node"),
+            "{err}"
+        );
+        assert!(Phase::parse("tepid")
+            .unwrap_err()
+            .contains("cold, warm, host-cold"));
+    }
+}

@@ -1,0 +1,53 @@
+//! Human-readable figures, one way everywhere (progress lines and reports).
+
+/// `950 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
+pub fn human_ns(ns: u64) -> String {
+    let v = ns as f64;
+    match ns {
+        0..=999 => format!("{ns} ns"),
+        1_000..=999_999 => format!("{} µs", three_digits(v / 1e3)),
+        1_000_000..=999_999_999 => format!("{} ms", three_digits(v / 1e6)),
+        _ => format!("{} s", three_digits(v / 1e9)),
+    }
+}
+
+/// `512 B`, `1.50 MiB`, `2.00 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    let v = bytes as f64;
+    const K: f64 = 1024.0;
+    if v < K {
+        format!("{bytes} B")
+    } else if v < K * K {
+        format!("{} KiB", three_digits(v / K))
+    } else if v < K * K * K {
+        format!("{} MiB", three_digits(v / (K * K)))
+    } else {
+        format!("{} GiB", three_digits(v / (K * K * K)))
+    }
+}
+
+/// Three significant digits: `1.23`, `12.3`, `123`.
+fn three_digits(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_read_naturally() {
+        assert_eq!(human_ns(950), "950 ns");
+        assert_eq!(human_ns(12_345), "12.3 µs");
+        assert_eq!(human_ns(4_560_000), "4.56 ms");
+        assert_eq!(human_ns(71_000_000_000), "71.0 s");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.50 MiB");
+    }
+}

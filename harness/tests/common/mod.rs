@@ -1,0 +1,153 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coldbench::measure::http::Poll;
+use coldbench::paths::Paths;
+use coldbench::plan::{Plan, Profile};
+use coldbench::progress::Silent;
+use coldbench::results::{self, Sample};
+use coldbench::run::{self, RunOutcome, RunRequest};
+use coldbench::spec::Spec;
+use coldbench::targets::process::{ProcessSpec, ProcessTarget};
+use coldbench::targets::{Availability, Phase, Target, TargetKind};
+
+/// The checkout.
+pub fn paths() -> Paths {
+    Paths::at(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .canonicalize()
+            .unwrap(),
+    )
+}
+
+/// The workload spec.
+pub fn spec() -> Spec {
+    Spec::load(&paths().spec()).unwrap()
+}
+
+/// A registered target that must be available: tests on real runtimes fail
+/// (with the fix in the message) rather than pass silently when the runtime
+/// is missing. `COLDBENCH_SKIP_UNAVAILABLE=1` turns that into a skip, for
+/// machines that lack a runtime on purpose.
+pub fn require(kind: TargetKind) -> Option<Box<dyn Target>> {
+    let target = kind.build(&paths());
+    match target.availability() {
+        Availability::Available { .. } => Some(target),
+        Availability::Unavailable { reason } => {
+            if std::env::var_os("COLDBENCH_SKIP_UNAVAILABLE").is_some() {
+                eprintln!("SKIPPED: {} is unavailable: {reason}", kind.name());
+                None
+            } else {
+                panic!(
+                    "{} is unavailable: {reason} (set COLDBENCH_SKIP_UNAVAILABLE=1 to skip)",
+                    kind.name()
+                )
+            }
+        }
+    }
+}
+
+/// The deliberately faulty server in `mode`, as a process target. `tag` is
+/// put on its command line so a test can look for leftovers.
+pub fn faulty(mode: &str, tag: &str) -> Box<dyn Target> {
+    Box::new(ProcessTarget::new(ProcessSpec {
+        name: format!("faulty-{mode}"),
+        program: PathBuf::from(env!("CARGO_BIN_EXE_coldbench-faulty")),
+        args: vec![
+            "--mode".into(),
+            mode.into(),
+            "--tag".into(),
+            tag.into(),
+            "--listen".into(),
+            "{listen}".into(),
+        ],
+        missing_hint: "cargo builds coldbench-faulty with the tests".into(),
+    }))
+}
+
+/// A small plan.
+pub fn plan(
+    targets: &[&str],
+    workloads: &[&str],
+    samples: u32,
+    warm: u32,
+    timeout: Duration,
+) -> Plan {
+    Plan {
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+        workloads: workloads.iter().map(|s| s.to_string()).collect(),
+        phases: Phase::ALL.to_vec(),
+        samples,
+        warm_samples: warm,
+        seed: 42,
+        profile: Profile::Quick,
+        timeout,
+        poll: Poll::default(),
+    }
+}
+
+/// Runs `plan` on `targets` into `out`; returns the outcome and the samples
+/// read back from samples.csv.
+pub fn run_in(out: &Path, plan: Plan, targets: Vec<Box<dyn Target>>) -> (RunOutcome, Vec<Sample>) {
+    let paths = paths();
+    let spec = spec();
+    let req = RunRequest {
+        plan,
+        paths: &paths,
+        spec: &spec,
+        out: out.to_path_buf(),
+        command_line: "test".into(),
+        cancel: Arc::new(AtomicBool::new(false)),
+    };
+    let outcome = run::execute(req, targets, &mut Silent).unwrap();
+    let samples = results::read_samples(&outcome.run_dir.join("samples.csv")).unwrap();
+    (outcome, samples)
+}
+
+/// Pids of live processes whose command line contains `needle`.
+pub fn processes_with(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'));
+            !zombie && String::from_utf8_lossy(&cmd).contains(needle)
+        })
+        .collect()
+}
+
+/// Pids of live processes whose environment contains `needle` (children
+/// inherit it, so it finds every process a tagged command started).
+pub fn processes_with_env(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'));
+            !zombie && String::from_utf8_lossy(&env).contains(needle)
+        })
+        .collect()
+}
+
+/// A tag unique to this test process and call site.
+pub fn unique_tag(name: &str) -> String {
+    format!("cbtest-{}-{name}", std::process::id())
+}

@@ -1,0 +1,225 @@
+//! The scheduler and the data pipeline, deterministically, with an in-process
+//! mock target (no real processes). The mock never appears in a report of a
+//! real run: it is not in the registry.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use coldbench::measure::http::{Endpoint, Response};
+use coldbench::measure::proc::Memory;
+use coldbench::targets::{
+    Accounting, Availability, Context, Facts, Family, Instance, Phase, StartRequest, Started,
+    Target, TargetError, Usage,
+};
+
+/// Answers from memory; counts live instances; has a "host".
+struct Mock {
+    name: String,
+    live: Arc<Mutex<i64>>,
+    log: Arc<Mutex<Vec<String>>>,
+    next_id: u64,
+}
+
+struct MockInstance {
+    id: String,
+    answered: bool,
+}
+
+fn reply(id: &str, cold: bool, workload: &str) -> Response {
+    let result = coldbench_workload::Workload::from_name(workload)
+        .unwrap()
+        .run_json();
+    Response {
+        status: 200,
+        body: coldbench_workload::response_json(id, cold, 5, &result).into_bytes(),
+        received_at: Instant::now(),
+    }
+}
+
+impl Mock {
+    fn new_instance(&mut self, req: &StartRequest) -> Started {
+        self.next_id += 1;
+        *self.live.lock().unwrap() += 1;
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", self.name, req.workload));
+        let id = format!("{}-{}", self.name, self.next_id);
+        Started {
+            response: reply(&id, true, req.workload),
+            instance: Instance {
+                endpoint: Endpoint::direct(SocketAddr::from(([127, 0, 0, 1], 9))),
+                conn: None,
+                handle: Box::new(MockInstance { id, answered: true }),
+            },
+        }
+    }
+}
+
+impl Target for Mock {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn family(&self) -> Family {
+        Family::Wasm
+    }
+    fn availability(&self) -> Availability {
+        Availability::Available {
+            version: "mock 1".into(),
+        }
+    }
+    fn prepare(&mut self, _ctx: &Context) -> Result<Facts, TargetError> {
+        Ok(Facts::new())
+    }
+    fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        Ok(self.new_instance(req))
+    }
+    fn host_cold(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        Ok(self.new_instance(req))
+    }
+    fn phases(&self) -> &'static [Phase] {
+        &Phase::ALL
+    }
+    fn invoke(
+        &mut self,
+        instance: &mut Instance,
+        workload: &str,
+        _deadline: Instant,
+    ) -> Result<Response, TargetError> {
+        let m = instance.handle.downcast_mut::<MockInstance>().unwrap();
+        assert!(m.answered);
+        Ok(reply(&m.id, false, workload))
+    }
+    fn measure(&mut self, _instance: &Instance) -> Usage {
+        Usage {
+            cpu_ns: Some(1000),
+            mem: Some(Memory {
+                pss_bytes: 4096,
+                rss_bytes: 8192,
+            }),
+        }
+    }
+    fn stop(&mut self, _instance: Instance) -> Result<(), TargetError> {
+        *self.live.lock().unwrap() -= 1;
+        Ok(())
+    }
+    fn accounting(&self) -> Accounting {
+        Accounting {
+            cpu: "nothing: a mock".into(),
+            memory: "nothing: a mock".into(),
+        }
+    }
+}
+
+/// The mocks, the count of their live instances, and the cells they ran.
+type Mocks = (
+    Vec<Box<dyn Target>>,
+    Arc<Mutex<i64>>,
+    Arc<Mutex<Vec<String>>>,
+);
+
+fn mocks(names: &[&str]) -> Mocks {
+    let live = Arc::new(Mutex::new(0));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let targets = names
+        .iter()
+        .map(|n| {
+            Box::new(Mock {
+                name: n.to_string(),
+                live: live.clone(),
+                log: log.clone(),
+                next_id: 0,
+            }) as Box<dyn Target>
+        })
+        .collect();
+    (targets, live, log)
+}
+
+#[test]
+fn every_cell_gets_its_samples_and_every_instance_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, live, _) = mocks(&["m1", "m2"]);
+    let plan = common::plan(
+        &["m1", "m2"],
+        &["hello", "palindrome-small"],
+        3,
+        7,
+        Duration::from_secs(5),
+    );
+    let (outcome, samples) = common::run_in(dir.path(), plan, targets);
+    assert_eq!(*live.lock().unwrap(), 0, "an instance was never stopped");
+    assert_eq!(outcome.invalid, 0, "{samples:?}");
+    for t in ["m1", "m2"] {
+        for w in ["hello", "palindrome-small"] {
+            let count = |phase: &str| {
+                samples
+                    .iter()
+                    .filter(|s| s.target == t && s.workload == w && s.phase == phase)
+                    .count()
+            };
+            assert_eq!(
+                (count("cold"), count("warm"), count("host-cold")),
+                (3, 7, 3),
+                "{t} {w}"
+            );
+        }
+    }
+    // Warm CPU is the delta between two measurements (here 1000 - 1000).
+    assert!(samples
+        .iter()
+        .filter(|s| s.phase == "warm")
+        .all(|s| s.cpu_ns == Some(0)));
+    assert!(samples
+        .iter()
+        .filter(|s| s.phase == "cold")
+        .all(|s| s.cpu_ns == Some(1000)));
+}
+
+#[test]
+fn the_seed_fixes_the_order_and_rounds_interleave_targets() {
+    let order = |seed: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let (targets, _, log) = mocks(&["m1", "m2"]);
+        let mut plan = common::plan(
+            &["m1", "m2"],
+            &["hello", "palindrome-small"],
+            4,
+            0,
+            Duration::from_secs(5),
+        );
+        plan.seed = seed;
+        plan.phases = vec![Phase::Cold];
+        common::run_in(dir.path(), plan, targets);
+        let log = log.lock().unwrap().clone();
+        log
+    };
+    let a = order(1);
+    assert_eq!(a, order(1), "same seed, same order");
+    assert_ne!(a, order(2), "another seed, another order");
+    // Each round of four cells holds both targets: no target runs all its
+    // samples in one block.
+    for round in a.chunks(4) {
+        assert!(
+            round.iter().any(|c| c.starts_with("m1")) && round.iter().any(|c| c.starts_with("m2")),
+            "{a:?}"
+        );
+    }
+}
+
+#[test]
+fn phases_not_asked_for_are_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, live, _) = mocks(&["m1"]);
+    let mut plan = common::plan(&["m1"], &["hello"], 2, 4, Duration::from_secs(5));
+    plan.phases = vec![Phase::Warm];
+    let (_, samples) = common::run_in(dir.path(), plan, targets);
+    assert_eq!(*live.lock().unwrap(), 0);
+    assert_eq!(samples.len(), 4);
+    assert!(
+        samples.iter().all(|s| s.phase == "warm" && s.valid),
+        "{samples:?}"
+    );
+}

@@ -1,0 +1,142 @@
+//! Snapshots of what users read and scripts parse: summary.md and summary.csv,
+//! rendered from a fixed synthetic run (no clock, no machine in them).
+
+use std::time::Duration;
+
+use coldbench::fingerprint::Fingerprint;
+use coldbench::measure::http::Poll;
+use coldbench::plan::{Plan, Profile};
+use coldbench::report::{markdown, model::ReportModel};
+use coldbench::results::{RunInfo, RunStatus, Sample, TargetInfo};
+use coldbench::stats;
+use coldbench::targets::Phase;
+
+fn sample(target: &str, workload: &str, phase: &str, i: u64, valid: bool) -> Sample {
+    let base = match (target, phase) {
+        ("process", "cold") => 900_000,
+        ("process", _) => 60_000,
+        (_, "cold") => 40_000_000,
+        _ => 300_000,
+    };
+    Sample {
+        run_id: "20260101-000000-beef".into(),
+        round: i as u32,
+        target: target.into(),
+        family: "process".into(),
+        workload: workload.into(),
+        phase: phase.into(),
+        instance_id: format!("{target}-{i}"),
+        latency_ns: Some(base + i * base / 10),
+        compute_ns: Some(if workload == "hello" { 200 } else { 30_000 }),
+        cpu_ns: Some(base / 2),
+        mem_pss_bytes: Some(if target == "node" { 45 << 20 } else { 1 << 20 }),
+        mem_rss_bytes: Some(if target == "node" { 50 << 20 } else { 2 << 20 }),
+        valid,
+        error: if valid {
+            String::new()
+        } else {
+            "wrong result: got 1, expected 2".into()
+        },
+        accel: "none".into(),
+    }
+}
+
+fn fixture() -> (RunInfo, Vec<Sample>) {
+    let targets = ["process", "node"];
+    let workloads = ["hello", "palindrome-small"];
+    let mut samples = Vec::new();
+    for t in targets {
+        for w in workloads {
+            for i in 0..5 {
+                samples.push(sample(
+                    t,
+                    w,
+                    "cold",
+                    i,
+                    !(t == "node" && w == "hello" && i == 4),
+                ));
+                samples.push(sample(t, w, "warm", i, true));
+            }
+        }
+    }
+    let info = RunInfo {
+        run_id: "20260101-000000-beef".into(),
+        status: RunStatus::Complete,
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: Some("2026-01-01T00:01:00Z".into()),
+        command_line: "coldbench run --profile quick".into(),
+        harness: "coldbench 0.1.0 (test)".into(),
+        plan: Plan {
+            targets: targets.iter().map(|s| s.to_string()).collect(),
+            workloads: workloads.iter().map(|s| s.to_string()).collect(),
+            phases: Phase::ALL.to_vec(),
+            samples: 5,
+            warm_samples: 5,
+            seed: 3,
+            profile: Profile::Quick,
+            timeout: Duration::from_secs(30),
+            poll: Poll::default(),
+        },
+        fingerprint: Fingerprint {
+            cpu_model: "Test CPU".into(),
+            cores: 2,
+            kernel: "6.1.0".into(),
+            cgroup_mode: "v2".into(),
+            ..Fingerprint::default()
+        },
+        targets: targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: t.to_string(),
+                family: "process".into(),
+                measured: true,
+                version: Some("1".into()),
+                skipped_reason: None,
+                accel: "none".into(),
+                accounting: None,
+                facts: Default::default(),
+            })
+            .chain(std::iter::once(TargetInfo {
+                name: "deno".into(),
+                family: "isolate".into(),
+                measured: false,
+                version: None,
+                skipped_reason: Some("unavailable: deno is not installed: run `just setup`".into()),
+                accel: "none".into(),
+                accounting: None,
+                facts: Default::default(),
+            }))
+            .collect(),
+        calibration: None,
+        warnings: vec![],
+    };
+    (info, samples)
+}
+
+#[test]
+fn summary_markdown() {
+    let (info, samples) = fixture();
+    let rows = stats::summarize(
+        &samples,
+        &info.plan.targets,
+        &info.plan.workloads,
+        info.plan.seed,
+    );
+    let model = ReportModel::build(&info, &samples, &rows);
+    insta::assert_snapshot!(markdown::render(&model));
+}
+
+#[test]
+fn summary_csv() {
+    let (info, samples) = fixture();
+    let rows = stats::summarize(
+        &samples,
+        &info.plan.targets,
+        &info.plan.workloads,
+        info.plan.seed,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.csv");
+    coldbench::results::write_summary(&path, &rows).unwrap();
+    insta::assert_snapshot!(std::fs::read_to_string(path).unwrap());
+}
