@@ -14,7 +14,7 @@ setup:
     targets/setup.sh
 
 # Build the harness and every artifact the targets run.
-build: build-fn
+build: build-fn build-wasm
     cargo build --release -p coldbench
 
 # The static native function server (artifacts/coldbench-fn): the same binary
@@ -23,6 +23,27 @@ build-fn:
     RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile fn --target {{host_target}} -p coldbench-fn
     mkdir -p {{artifacts}}
     install -m 0755 target/{{host_target}}/fn/coldbench-fn {{artifacts}}/coldbench-fn
+
+# The wasm32 guest from workloads/rust (unchanged source), built by Debian's
+# rustc 1.63 (rustup cannot add targets here), the test guest that misbehaves
+# on purpose, and the wasmtime host with the guest precompiled for it.
+build-wasm:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p {{artifacts}}
+    if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/lib/rustlib/wasm32-unknown-unknown ]; then
+        echo "build-wasm: Debian's rustc with the wasm32 std is missing: run 'just setup'" >&2; exit 1
+    fi
+    for guest in guest faulty; do
+        /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown \
+            -C opt-level=3 -C lto=fat -C codegen-units=1 -C panic=abort -C strip=symbols \
+            -C link-arg=-zstack-size=65536 --remap-path-prefix "{{justfile_directory()}}=/coldbench" \
+            -o {{artifacts}}/$([ $guest = guest ] && echo guest || echo faulty-guest).wasm targets/wasm/guest/$guest.rs
+    done
+    cargo build --release -p coldbench-wasm-host
+    install -m 0755 target/release/coldbench-wasm-host {{artifacts}}/coldbench-wasm-host
+    {{artifacts}}/coldbench-wasm-host precompile {{artifacts}}/guest.wasm {{artifacts}}/guest.cwasm
+    sha256sum {{artifacts}}/guest.wasm
 
 # Run the matrix on every available target and write results/ and reports/.
 # profile: quick (5 cold + 15 warm samples per cell) or full (30 + 150).
@@ -38,11 +59,11 @@ targets: build
     target/release/coldbench targets
 
 # Run every test (unit, integration on real targets, snapshots).
-test: setup build-fn
+test: setup build-fn build-wasm
     cargo test --workspace
 
 # The criterion benchmarks (cold start, warm invoke, workload compute).
-bench: build-fn
+bench: build-fn build-wasm
     cargo bench --workspace
 
 # Formatting and lints, as CI checks them.

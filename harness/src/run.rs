@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::fingerprint::{harness_version, Fingerprint};
 use crate::measure::calibrate;
 use crate::measure::http::Response;
+use crate::measure::proc::Memory;
 use crate::paths::Paths;
 use crate::plan::{CellKind, Plan};
 use crate::progress::Progress;
@@ -159,7 +160,14 @@ pub fn execute(
                 warnings: Vec::new(),
             };
             match cell.kind {
-                CellKind::Instance { warm } => cell_run.instance(target, warm),
+                CellKind::Instance { warm } => {
+                    let warm = if target.phases().contains(&Phase::Warm) {
+                        warm
+                    } else {
+                        0
+                    };
+                    cell_run.instance(target, warm)
+                }
                 CellKind::HostCold => cell_run.host_cold(target),
             }
             let line = cell_run.describe(round, rounds.len());
@@ -246,6 +254,22 @@ fn prepare_all(
         infos.push(info);
     }
     (active, infos)
+}
+
+/// `usage` relative to a host's `base` (CPU used and memory added since),
+/// or `usage` itself for an instance that is all its own.
+fn since(usage: Usage, base: Option<Usage>) -> Usage {
+    let Some(base) = base else { return usage };
+    Usage {
+        cpu_ns: usage
+            .cpu_ns
+            .zip(base.cpu_ns)
+            .map(|(a, b)| a.saturating_sub(b)),
+        mem: usage.mem.zip(base.mem).map(|(a, b)| Memory {
+            pss_bytes: a.pss_bytes.saturating_sub(b.pss_bytes),
+            rss_bytes: a.rss_bytes.saturating_sub(b.rss_bytes),
+        }),
+    }
 }
 
 /// Turns responses into samples for one (round, target, workload).
@@ -377,6 +401,7 @@ impl CellRun<'_> {
     }
 
     fn instance(&mut self, target: &mut dyn Target, warm: u32) {
+        let base = target.baseline();
         let asked_at = Instant::now();
         let started = target.start(&self.request(asked_at));
         let phase = if self.plan.has(Phase::Cold) {
@@ -394,11 +419,14 @@ impl CellRun<'_> {
             }
         };
         let mut instance = started.instance;
-        let usage = target.measure(&instance);
+        let usage = since(target.measure(&instance), base);
         let cold_id = self.record_new(Phase::Cold, asked_at, &started.response, usage);
-        let expected = cold_id
-            .as_deref()
-            .unwrap_or("(unknown: the cold reply was unreadable)");
+        // Without a readable first reply there is no instance to compare warm
+        // replies with (a host may even have discarded it): no warm requests.
+        let (expected, warm) = match cold_id.as_deref() {
+            Some(id) => (id, warm),
+            None => ("", 0),
+        };
         for _ in 0..warm {
             if self.cancel.load(Ordering::Relaxed) {
                 break;
@@ -417,7 +445,7 @@ impl CellRun<'_> {
                             .cpu_ns
                             .zip(before.cpu_ns)
                             .map(|(a, b)| a.saturating_sub(b)),
-                        mem: after.mem,
+                        mem: since(after, base).mem,
                     };
                     let latency = response.received_at.saturating_duration_since(sent_at);
                     let s = self.rec.judged(

@@ -47,10 +47,7 @@ fn a_run_of_process_and_node_gives_valid_data_and_a_report() {
     for target in ["process", "node"] {
         for workload in coldbench_workload::NAMES {
             for (phase, n) in [("cold", 2), ("warm", 4)] {
-                let rows: Vec<_> = samples
-                    .iter()
-                    .filter(|s| s.target == target && s.workload == workload && s.phase == phase)
-                    .collect();
+                let rows = common::rows(&samples, target, workload, phase);
                 assert_eq!(rows.len(), n, "{target} {workload} {phase}");
                 for s in rows {
                     assert!(s.valid, "{target} {workload} {phase}: {}", s.error);
@@ -82,7 +79,8 @@ fn a_run_of_process_and_node_gives_valid_data_and_a_report() {
     let info = read_run_info(&run_dir).unwrap();
     assert_eq!(info.status, RunStatus::Complete);
     assert_eq!(info.plan.seed, 7);
-    assert!(info.calibration.as_ref().unwrap().round_trip_p50_ns > 0);
+    let calibration = info.calibration.as_ref().unwrap();
+    assert!(calibration.bare_p50_ns > 0 && calibration.client_p50_ns > 0);
     let process = info.targets.iter().find(|t| t.name == "process").unwrap();
     assert_eq!(
         process.facts["static"],

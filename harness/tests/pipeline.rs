@@ -21,6 +21,22 @@ struct Mock {
     live: Arc<Mutex<i64>>,
     log: Arc<Mutex<Vec<String>>>,
     next_id: u64,
+    /// Behave as a shared host: figures are the host's, 1 MiB base plus 4 KiB
+    /// per live tenant, and `baseline` reports the host before a new tenant.
+    hosted: bool,
+}
+
+impl Mock {
+    fn host_usage(&self) -> Usage {
+        let pss = (1 << 20) + 4096 * *self.live.lock().unwrap() as u64;
+        Usage {
+            cpu_ns: Some(1000),
+            mem: Some(Memory {
+                pss_bytes: pss,
+                rss_bytes: 2 * pss,
+            }),
+        }
+    }
 }
 
 struct MockInstance {
@@ -93,7 +109,13 @@ impl Target for Mock {
         assert!(m.answered);
         Ok(reply(&m.id, false, workload))
     }
+    fn baseline(&mut self) -> Option<Usage> {
+        self.hosted.then(|| self.host_usage())
+    }
     fn measure(&mut self, _instance: &Instance) -> Usage {
+        if self.hosted {
+            return self.host_usage();
+        }
         Usage {
             cpu_ns: Some(1000),
             mem: Some(Memory {
@@ -122,6 +144,10 @@ type Mocks = (
 );
 
 fn mocks(names: &[&str]) -> Mocks {
+    mocks_as(names, false)
+}
+
+fn mocks_as(names: &[&str], hosted: bool) -> Mocks {
     let live = Arc::new(Mutex::new(0));
     let log = Arc::new(Mutex::new(Vec::new()));
     let targets = names
@@ -132,6 +158,7 @@ fn mocks(names: &[&str]) -> Mocks {
                 live: live.clone(),
                 log: log.clone(),
                 next_id: 0,
+                hosted,
             }) as Box<dyn Target>
         })
         .collect();
@@ -222,4 +249,23 @@ fn phases_not_asked_for_are_not_recorded() {
         samples.iter().all(|s| s.phase == "warm" && s.valid),
         "{samples:?}"
     );
+}
+
+#[test]
+fn a_hosted_targets_memory_is_the_growth_its_tenant_caused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, _, _) = mocks_as(&["host"], true);
+    let plan = common::plan(&["host"], &["hello"], 2, 4, Duration::from_secs(5));
+    let (_, samples) = common::run_in(dir.path(), plan, targets);
+    let instance_phases: Vec<_> = samples.iter().filter(|s| s.phase != "host-cold").collect();
+    assert_eq!(instance_phases.len(), 6);
+    for s in instance_phases {
+        // One tenant added 4 KiB to a 1 MiB host: cold and warm alike.
+        assert_eq!(
+            (s.mem_pss_bytes, s.mem_rss_bytes),
+            (Some(4096), Some(8192)),
+            "{s:?}"
+        );
+        assert_eq!(s.cpu_ns, Some(0), "CPU is the host's delta: {s:?}");
+    }
 }

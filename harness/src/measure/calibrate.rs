@@ -1,33 +1,43 @@
-//! The harness measures itself, as hyperfine calibrates its shell: round trips
-//! of its HTTP client to a trivial listener inside the harness. The figure is
-//! reported beside every run; it is a floor under every warm latency, not
-//! subtracted from it (a platform's client pays it too).
+//! The harness measures itself, as hyperfine calibrates its shell.
+//!
+//! A listener thread inside the harness answers a hello-sized protocol reply.
+//! Two clients take turns against it, in alternating blocks so drift hits
+//! both alike: a bare socket client (write the request, read the known number
+//! of reply bytes, waiting the same way, nothing else) and the harness's own
+//! HTTP client. The bare
+//! round trip is the floor set by the kernel's loopback and thread wake-ups,
+//! which every client pays; the difference of the medians is what the
+//! harness's client adds on top: its overhead. Neither is subtracted from any
+//! measurement; both are reported.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::http::{Conn, Endpoint};
+use super::http::{read_spin, Conn, Endpoint, SPIN};
 
 /// The harness's own cost of one request/response on loopback.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Calibration {
-    /// Requests timed (after a warm-up).
+    /// Round trips timed per client (after a warm-up).
     pub n: usize,
-    /// Median round trip.
-    pub round_trip_p50_ns: u64,
-    /// 90th percentile round trip.
-    pub round_trip_p90_ns: u64,
-    /// Fastest round trip.
-    pub round_trip_min_ns: u64,
+    /// Median round trip of the bare socket client: the loopback floor.
+    pub bare_p50_ns: u64,
+    /// Median round trip of the harness's client.
+    pub client_p50_ns: u64,
+    /// 90th percentile of the harness's client.
+    pub client_p90_ns: u64,
+    /// `client_p50_ns - bare_p50_ns`: what the harness adds.
+    pub overhead_p50_ns: i64,
     /// What was measured.
     pub method: String,
 }
 
-/// Times `n` keep-alive round trips to an in-process listener that answers
-/// with a hello-sized protocol reply.
+const BLOCK: usize = 100;
+
+/// Times `n` round trips of each client (rounded up to whole blocks).
 pub fn client_round_trip(n: usize) -> std::io::Result<Calibration> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
@@ -37,47 +47,86 @@ pub fn client_round_trip(n: usize) -> std::io::Result<Calibration> {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
+    let reply_len = reply.len();
+    // One blocking thread per connection, as a plain server would answer.
     let server = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut s, _) = listener.accept()?;
-        s.set_nodelay(true)?;
-        let mut buf = [0u8; 1024];
-        let mut pending = Vec::new();
-        loop {
-            let n = s.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
+        let mut handlers = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept()?;
+            s.set_nodelay(true)?;
+            let reply = reply.clone();
+            handlers.push(std::thread::spawn(move || -> std::io::Result<()> {
+                let mut buf = [0u8; 1024];
+                let mut pending = Vec::new();
+                loop {
+                    let n = s.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        s.write_all(reply.as_bytes())?;
+                    }
+                }
+            }));
+        }
+        for h in handlers {
+            let _ = h.join();
+        }
+        Ok(())
+    });
+    let mut bare = TcpStream::connect(addr)?;
+    bare.set_nodelay(true)?;
+    let mut conn = Conn::connect(addr, Duration::from_secs(1))?;
+    let request = Endpoint::direct(addr).request("hello");
+    let blocks = n.div_ceil(BLOCK);
+    let (mut bare_times, mut client_times) = (Vec::new(), Vec::new());
+    let mut reply_buf = vec![0u8; reply_len];
+    for block in 0..blocks + 1 {
+        let warmup = block == 0;
+        for _ in 0..BLOCK {
+            let t0 = Instant::now();
+            bare.write_all(&request)?;
+            // The same wait as the harness's client (spin, then block), and
+            // nothing else: no parsing, no bookkeeping.
+            let (spin_until, deadline) = (t0 + SPIN, t0 + Duration::from_secs(5));
+            let mut got = 0;
+            while got < reply_len {
+                match read_spin(&mut bare, &mut reply_buf[got..], spin_until, deadline)? {
+                    0 => return Err(std::io::Error::other("listener closed")),
+                    n => got += n,
+                }
             }
-            pending.extend_from_slice(&buf[..n]);
-            while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                pending.drain(..end + 4);
-                s.write_all(reply.as_bytes())?;
+            if !warmup {
+                bare_times.push(t0.elapsed().as_nanos() as u64);
             }
         }
-    });
-    let request = Endpoint::direct(addr).request("hello");
-    let mut conn = Conn::connect(addr, Duration::from_secs(1))?;
-    let deadline = || Instant::now() + Duration::from_secs(5);
-    let warmup = n / 10 + 10;
-    let mut times = Vec::with_capacity(n);
-    for i in 0..warmup + n {
-        let t0 = Instant::now();
-        let r = conn
-            .request(&request, deadline())
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        if i >= warmup {
-            times.push((r.received_at - t0).as_nanos() as u64);
+        for _ in 0..BLOCK {
+            let t0 = Instant::now();
+            let r = conn
+                .request(&request, Instant::now() + Duration::from_secs(5))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            if !warmup {
+                client_times.push((r.received_at - t0).as_nanos() as u64);
+            }
         }
     }
-    drop(conn);
+    drop((bare, conn));
     let _ = server.join();
-    times.sort_unstable();
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let median = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v[(v.len() - 1) / 2]
+    };
+    let bare_p50 = median(&mut bare_times);
+    let client_p50 = median(&mut client_times);
     Ok(Calibration {
-        n,
-        round_trip_p50_ns: at(0.5),
-        round_trip_p90_ns: at(0.9),
-        round_trip_min_ns: times[0],
-        method: "keep-alive GET round trips of the harness client to a listener thread inside the harness (loopback)".into(),
+        n: client_times.len(),
+        bare_p50_ns: bare_p50,
+        client_p50_ns: client_p50,
+        client_p90_ns: client_times[(client_times.len() - 1) * 9 / 10],
+        overhead_p50_ns: client_p50 as i64 - bare_p50 as i64,
+        method: "alternating blocks of keep-alive round trips to a listener thread inside the harness: a bare socket client (the loopback floor) and the harness's HTTP client; overhead = difference of the medians".into(),
     })
 }
 
@@ -85,9 +134,13 @@ pub fn client_round_trip(n: usize) -> std::io::Result<Calibration> {
 mod tests {
     #[test]
     fn calibration_gives_ordered_positive_figures() {
-        let c = super::client_round_trip(50).unwrap();
-        assert!(c.round_trip_min_ns > 0);
-        assert!(c.round_trip_min_ns <= c.round_trip_p50_ns);
-        assert!(c.round_trip_p50_ns <= c.round_trip_p90_ns);
+        let c = super::client_round_trip(200).unwrap();
+        assert_eq!(c.n, 200);
+        assert!(c.bare_p50_ns > 0 && c.client_p50_ns > 0);
+        assert!(c.client_p50_ns <= c.client_p90_ns);
+        assert_eq!(
+            c.overhead_p50_ns,
+            c.client_p50_ns as i64 - c.bare_p50_ns as i64
+        );
     }
 }

@@ -152,6 +152,14 @@ pub struct Totals {
     pub flagged: usize,
 }
 
+fn signed_ns(v: i64) -> String {
+    if v < 0 {
+        format!("−{}", human_ns(v.unsigned_abs()))
+    } else {
+        human_ns(v as u64)
+    }
+}
+
 fn fmt_opt_ns(v: Option<u64>) -> String {
     v.map(human_ns).unwrap_or_else(|| "–".into())
 }
@@ -360,12 +368,12 @@ impl ReportModel {
             harness.push((
                 "harness overhead".to_string(),
                 format!(
-                    "{} p50, {} p90, {} min over {} round trips: {}",
-                    human_ns(c.round_trip_p50_ns),
-                    human_ns(c.round_trip_p90_ns),
-                    human_ns(c.round_trip_min_ns),
+                    "{} p50 added by the harness's client over a bare socket round trip ({} p50, the loopback floor); the harness's client: {} p50, {} p90 over {} round trips",
+                    signed_ns(c.overhead_p50_ns),
+                    human_ns(c.bare_p50_ns),
+                    human_ns(c.client_p50_ns),
+                    human_ns(c.client_p90_ns),
                     c.n,
-                    c.method
                 ),
             ));
         }

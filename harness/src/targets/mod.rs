@@ -3,7 +3,10 @@
 //! target. Adding a target means a module here and a line in [`TargetKind`];
 //! the scheduler, the statistics and the reports do not change.
 
+pub mod hosted;
 pub mod process;
+pub mod spawn;
+pub mod wasm;
 
 use std::any::Any;
 use std::fmt;
@@ -230,7 +233,14 @@ pub trait Target: Send {
             .ok_or_else(|| TargetError::Start("instance has no open connection".into()))?;
         Ok(conn.request(&request, deadline)?)
     }
-    /// CPU so far and memory now of one instance.
+    /// Usage before a new instance starts, for targets whose figures are the
+    /// growth of a shared host (CPU delta, memory added by the tenant);
+    /// `None` where an instance is all its own, from nothing.
+    fn baseline(&mut self) -> Option<Usage> {
+        None
+    }
+    /// CPU so far and memory now of one instance (or of its host, see
+    /// [`Target::baseline`]).
     fn measure(&mut self, instance: &Instance) -> Usage;
     /// Tears the instance down and checks nothing of it is left.
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError>;
@@ -261,17 +271,36 @@ pub enum TargetKind {
     Process,
     /// The JavaScript workload served by Node.js.
     Node,
+    /// wasmtime, the module compiled with Cranelift at each tenant's load.
+    Wasmtime,
+    /// wasmtime, the precompiled module deserialized at each tenant's load.
+    WasmtimeAot,
+    /// wasmtime, pooling allocator, `InstancePre`, copy-on-write memory.
+    WasmtimePool,
+    /// As `WasmtimePool`, a new instance for every request.
+    WasmtimeFresh,
 }
 
 impl TargetKind {
     /// All targets, in report order.
-    pub const ALL: &'static [TargetKind] = &[TargetKind::Process, TargetKind::Node];
+    pub const ALL: &'static [TargetKind] = &[
+        TargetKind::Process,
+        TargetKind::Node,
+        TargetKind::Wasmtime,
+        TargetKind::WasmtimeAot,
+        TargetKind::WasmtimePool,
+        TargetKind::WasmtimeFresh,
+    ];
 
     /// Registry name.
     pub fn name(self) -> &'static str {
         match self {
             TargetKind::Process => "process",
             TargetKind::Node => "node",
+            TargetKind::Wasmtime => "wasmtime",
+            TargetKind::WasmtimeAot => "wasmtime-aot",
+            TargetKind::WasmtimePool => "wasmtime-pool",
+            TargetKind::WasmtimeFresh => "wasmtime-fresh",
         }
     }
 
@@ -279,6 +308,10 @@ impl TargetKind {
     pub fn family(self) -> Family {
         match self {
             TargetKind::Process | TargetKind::Node => Family::Process,
+            TargetKind::Wasmtime
+            | TargetKind::WasmtimeAot
+            | TargetKind::WasmtimePool
+            | TargetKind::WasmtimeFresh => Family::Wasm,
         }
     }
 
@@ -287,6 +320,10 @@ impl TargetKind {
         match self {
             TargetKind::Process => Box::new(process::ProcessTarget::native(paths)),
             TargetKind::Node => Box::new(process::ProcessTarget::node(paths)),
+            TargetKind::Wasmtime => Box::new(wasm::target(paths, wasm::Variant::Jit)),
+            TargetKind::WasmtimeAot => Box::new(wasm::target(paths, wasm::Variant::Aot)),
+            TargetKind::WasmtimePool => Box::new(wasm::target(paths, wasm::Variant::Pool)),
+            TargetKind::WasmtimeFresh => Box::new(wasm::target(paths, wasm::Variant::Fresh)),
         }
     }
 

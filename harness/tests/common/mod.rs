@@ -110,6 +110,19 @@ pub fn run_in(out: &Path, plan: Plan, targets: Vec<Box<dyn Target>>) -> (RunOutc
     (outcome, samples)
 }
 
+/// The samples of one (target, workload, phase).
+pub fn rows<'a>(
+    samples: &'a [Sample],
+    target: &str,
+    workload: &str,
+    phase: &str,
+) -> Vec<&'a Sample> {
+    samples
+        .iter()
+        .filter(|s| s.target == target && s.workload == workload && s.phase == phase)
+        .collect()
+}
+
 /// Pids of live processes whose command line contains `needle`.
 pub fn processes_with(needle: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")

@@ -1,0 +1,334 @@
+//! Targets with a shared host: one long-lived process that holds many tenant
+//! instances (the wasmtime host, later workerd and deno). The host is started
+//! once, untimed, in `prepare`; a tenant's cold start is its first request;
+//! `host-cold` restarts the host and times it to the first tenant's answer.
+//!
+//! Every host speaks the same small dialect:
+//!
+//! ```text
+//! GET    <health>                     200 once the host is up
+//! GET    /t/<tenant>/run/<workload>   the tenant's instance answers (created on first use)
+//! DELETE /t/<tenant>                  drops the tenant's instance: 204, or 404 if it has none
+//! ```
+//!
+//! Requests go over one keep-alive connection to the host, opened when the
+//! host starts: a platform's front end keeps its connections to a host warm,
+//! and a tenant's cold start should hold only that tenant's work.
+//!
+//! Accounting is the host's: CPU is the host process group's CPU delta over
+//! the sample; memory is the growth of the host's PSS/RSS since just before
+//! the tenant's cold start (the memory the tenant added).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::spawn::{self, Log, Spawned};
+use super::{
+    Accounting, Availability, Context, Facts, Family, Instance, Phase, StartRequest, Started,
+    Target, TargetError, Usage,
+};
+use crate::measure::http::{Conn, Endpoint, HttpError, Response};
+
+/// Untimed work before the host starts (compiling a module, …); returns facts.
+pub type PrepareHook = Box<dyn FnMut(&Context) -> Result<Facts, TargetError> + Send>;
+
+/// What a hosted target runs.
+pub struct HostSpec {
+    /// Registry name.
+    pub name: String,
+    /// Family.
+    pub family: Family,
+    /// The host program: a path, or a name on `PATH`.
+    pub program: PathBuf,
+    /// Its arguments; `{listen}` becomes `127.0.0.1:<port>`.
+    pub args: Vec<String>,
+    /// Said when the program is missing.
+    pub missing_hint: String,
+    /// Files the host needs, each with what to do when it is missing.
+    pub requires: Vec<(PathBuf, String)>,
+    /// Phases the host supports.
+    pub phases: &'static [Phase],
+    /// What CPU and memory count.
+    pub accounting: Accounting,
+    /// Readiness path of a new host.
+    pub health_path: String,
+    /// Untimed preparation before the host starts.
+    pub prepare: Option<PrepareHook>,
+}
+
+struct RunningHost {
+    process: Spawned,
+    addr: SocketAddr,
+    conn: Conn,
+}
+
+/// A target made of a shared host process and its tenants.
+pub struct HostedTarget {
+    spec: HostSpec,
+    log: Option<Log>,
+    ctx: Option<Context>,
+    host: Option<RunningHost>,
+    /// How long a host may take to come up when it is not being timed.
+    start_timeout: Duration,
+}
+
+/// A tenant of the host.
+struct Tenant {
+    prefix: String,
+}
+
+impl HostedTarget {
+    /// A target for `spec`; nothing starts until `prepare`.
+    pub fn new(spec: HostSpec) -> HostedTarget {
+        HostedTarget {
+            spec,
+            log: None,
+            ctx: None,
+            host: None,
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Spawns a host on a free port and polls `first` (a path) until it
+    /// answers; the host is kept as the current one.
+    fn launch(
+        &mut self,
+        first: &str,
+        asked_at: Instant,
+        deadline: Instant,
+    ) -> Result<Response, TargetError> {
+        let (Some(log), Some(ctx)) = (&self.log, &self.ctx) else {
+            return Err(TargetError::Start("target was not prepared".into()));
+        };
+        let launched = spawn::launch(
+            &self.spec.program,
+            &self.spec.args,
+            first,
+            log,
+            ctx,
+            asked_at,
+            deadline,
+        )?;
+        self.host = Some(RunningHost {
+            process: launched.process,
+            addr: launched.addr,
+            conn: launched.ready.conn,
+        });
+        Ok(launched.ready.response)
+    }
+
+    fn stop_host(&mut self) -> Result<(), TargetError> {
+        match self.host.take() {
+            Some(host) => {
+                drop(host.conn);
+                host.process.stop()
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Sends one request to the current host. If the host died or hung, it is
+    /// replaced by a new one and the error says so: the sample fails, the run
+    /// goes on.
+    fn send(
+        &mut self,
+        path: &str,
+        method: &str,
+        deadline: Instant,
+    ) -> Result<Response, TargetError> {
+        let host = self
+            .host
+            .as_mut()
+            .ok_or_else(|| TargetError::Start("the host is not running".into()))?;
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n\r\n", host.addr).into_bytes();
+        let log_from = self.log.as_ref().map(Log::offset).unwrap_or(0);
+        match host.conn.request(&request, deadline) {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                let state = match host.process.exited() {
+                    Some(status) => format!("the host exited ({status})"),
+                    None if matches!(e, HttpError::Timeout(_)) => {
+                        "the host hung and was killed".to_string()
+                    }
+                    None => "the host dropped the connection".to_string(),
+                };
+                let output = self
+                    .log
+                    .as_ref()
+                    .map(|l| l.since(log_from))
+                    .unwrap_or_default();
+                let restart = self.restart();
+                Err(TargetError::Start(format!(
+                    "{e}: {state}{output}; {restart}"
+                )))
+            }
+        }
+    }
+
+    fn restart(&mut self) -> String {
+        let _ = self.stop_host();
+        let now = Instant::now();
+        let health = self.spec.health_path.clone();
+        match self.launch(&health, now, now + self.start_timeout) {
+            Ok(_) => "host restarted".into(),
+            Err(e) => format!("host restart failed: {e}"),
+        }
+    }
+
+    fn endpoint(&self, tenant: &str) -> Result<Endpoint, TargetError> {
+        let host = self
+            .host
+            .as_ref()
+            .ok_or_else(|| TargetError::Start("the host is not running".into()))?;
+        Ok(Endpoint {
+            addr: host.addr,
+            host: host.addr.to_string(),
+            path_prefix: format!("/t/{tenant}"),
+        })
+    }
+
+    fn host_usage(&self) -> Usage {
+        self.host
+            .as_ref()
+            .map(|h| h.process.usage())
+            .unwrap_or_default()
+    }
+}
+
+impl Target for HostedTarget {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn family(&self) -> Family {
+        self.spec.family
+    }
+
+    fn availability(&self) -> Availability {
+        for (file, hint) in &self.spec.requires {
+            if !file.is_file() {
+                return Availability::Unavailable {
+                    reason: format!("{} is missing: {hint}", file.display()),
+                };
+            }
+        }
+        spawn::version(&self.spec.program, &self.spec.missing_hint)
+    }
+
+    fn prepare(&mut self, ctx: &Context) -> Result<Facts, TargetError> {
+        let mut facts = match self.spec.prepare.as_mut() {
+            Some(hook) => hook(ctx)?,
+            None => Facts::new(),
+        };
+        let program = spawn::resolve(&self.spec.program)
+            .ok_or_else(|| TargetError::Prepare(self.spec.missing_hint.clone()))?;
+        let log = Log::open(ctx, &self.spec.name)?;
+        facts.insert("host".into(), json!(program.display().to_string()));
+        facts.insert("host_args".into(), json!(self.spec.args.join(" ")));
+        facts.insert("log".into(), json!(log.path().display().to_string()));
+        facts.insert(
+            "connection".into(),
+            json!("one keep-alive connection to the host, opened when the host starts"),
+        );
+        self.log = Some(log);
+        self.ctx = Some(ctx.clone());
+        let now = Instant::now();
+        let health = self.spec.health_path.clone();
+        self.launch(&health, now, now + self.start_timeout)
+            .map_err(|e| TargetError::Prepare(format!("the host did not start: {e}")))?;
+        Ok(facts)
+    }
+
+    fn baseline(&mut self) -> Option<Usage> {
+        Some(self.host_usage())
+    }
+
+    fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        let endpoint = self.endpoint(req.tenant)?;
+        let response = self.send(
+            &format!("{}/run/{}", endpoint.path_prefix, req.workload),
+            "GET",
+            req.deadline,
+        )?;
+        Ok(Started {
+            instance: Instance {
+                endpoint,
+                conn: None,
+                handle: Box::new(Tenant {
+                    prefix: format!("/t/{}", req.tenant),
+                }),
+            },
+            response,
+        })
+    }
+
+    fn invoke(
+        &mut self,
+        instance: &mut Instance,
+        workload: &str,
+        deadline: Instant,
+    ) -> Result<Response, TargetError> {
+        let path = format!("{}/run/{workload}", instance.endpoint.path_prefix);
+        self.send(&path, "GET", deadline)
+    }
+
+    fn measure(&mut self, _instance: &Instance) -> Usage {
+        self.host_usage()
+    }
+
+    fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
+        let tenant = instance
+            .handle
+            .downcast::<Tenant>()
+            .map_err(|_| TargetError::Cleanup("not a tenant of this host".into()))?;
+        let response = self
+            .send(
+                &tenant.prefix,
+                "DELETE",
+                Instant::now() + Duration::from_secs(10),
+            )
+            .map_err(|e| TargetError::Cleanup(format!("dropping tenant {}: {e}", tenant.prefix)))?;
+        // 404: the host holds nothing for the tenant (it keeps no instance,
+        // or discarded a failed one), which is what stop must verify.
+        match response.status {
+            204 | 404 => Ok(()),
+            status => Err(TargetError::Cleanup(format!(
+                "dropping tenant {}: HTTP {status} {}",
+                tenant.prefix,
+                String::from_utf8_lossy(&response.body)
+            ))),
+        }
+    }
+
+    fn shutdown(&mut self) -> Result<(), TargetError> {
+        self.stop_host()
+    }
+
+    fn phases(&self) -> &'static [Phase] {
+        self.spec.phases
+    }
+
+    fn host_cold(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        self.stop_host()?;
+        let path = format!("/t/{}/run/{}", req.tenant, req.workload);
+        let response = self.launch(&path, req.asked_at, req.deadline)?;
+        Ok(Started {
+            instance: Instance {
+                endpoint: self.endpoint(req.tenant)?,
+                conn: None,
+                handle: Box::new(Tenant {
+                    prefix: format!("/t/{}", req.tenant),
+                }),
+            },
+            response,
+        })
+    }
+
+    fn accounting(&self) -> Accounting {
+        self.spec.accounting.clone()
+    }
+}

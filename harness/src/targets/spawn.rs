@@ -1,0 +1,274 @@
+//! Child processes of targets (instances, hosts): each in a process group of
+//! its own, its output appended to the target's log, killed with its whole
+//! group, and checked to be gone.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{Availability, Context, Facts, TargetError, Usage};
+use crate::measure::http::{first_response, Ready};
+use crate::measure::proc;
+
+/// A target's log file: `results/<run>/logs/<target>.log`.
+pub struct Log {
+    path: PathBuf,
+    file: File,
+}
+
+impl Log {
+    /// Opens (appends to) the log of target `name`.
+    pub fn open(ctx: &Context, name: &str) -> Result<Log, TargetError> {
+        let path = ctx.log_dir.join(format!("{name}.log"));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| TargetError::Prepare(format!("cannot open {}: {e}", path.display())))?;
+        Ok(Log { path, file })
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Current length: pass it to [`Log::since`] later.
+    pub fn offset(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// What was written after `offset`, as `; its output: …` (or nothing).
+    pub fn since(&self, offset: u64) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(&self.path) {
+            let _ = f.seek(SeekFrom::Start(offset));
+            let _ = f.take(8192).read_to_string(&mut text);
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            String::new()
+        } else {
+            let tail: String = text
+                .lines()
+                .rev()
+                .take(6)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join(" | ");
+            format!("; its output: {}", crate::spec::truncate(&tail, 600))
+        }
+    }
+
+    fn stdio(&self) -> Result<Stdio, TargetError> {
+        self.file
+            .try_clone()
+            .map(Stdio::from)
+            .map_err(|e| TargetError::Start(format!("cannot share {}: {e}", self.path.display())))
+    }
+}
+
+/// A running child in its own process group.
+pub struct Spawned {
+    child: Child,
+    program: String,
+}
+
+impl Spawned {
+    /// Spawns `program args…`, stdin closed, stdout and stderr to `log`.
+    pub fn spawn(program: &Path, args: &[String], log: &Log) -> Result<Spawned, TargetError> {
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.stdio()?)
+            .stderr(log.stdio()?)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| TargetError::Start(format!("cannot spawn {}: {e}", program.display())))?;
+        Ok(Spawned {
+            child,
+            program: program.display().to_string(),
+        })
+    }
+
+    /// Pid of the child (and id of its process group).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Err` with the exit status once the child has exited.
+    pub fn alive(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Err(format!("{} exited ({status})", self.program)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The exit status, if it exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Kills the whole group and reaps the child.
+    pub fn kill(&mut self) {
+        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// Kills the group and checks that none of it is left.
+    pub fn stop(mut self) -> Result<(), TargetError> {
+        let pgid = self.child.id();
+        self.kill();
+        let left = proc::group_members(pgid);
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(TargetError::Cleanup(format!(
+                "processes {left:?} of {} (group {pgid}) still running after SIGKILL",
+                self.program
+            )))
+        }
+    }
+
+    /// CPU so far and memory now, summed over the process group.
+    pub fn usage(&self) -> Usage {
+        let (cpu_ns, mem) = proc::usage_of(&proc::group_members(self.child.id()));
+        Usage { cpu_ns, mem }
+    }
+}
+
+impl Drop for Spawned {
+    // Whatever path drops a child (an error, a panic), nothing stays running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// A server process started on a free loopback port, and its first answer.
+pub struct Launched {
+    /// The process (its group is killed when this is dropped).
+    pub process: Spawned,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The connection that got the first answer, and the answer.
+    pub ready: Ready,
+}
+
+/// Spawns `program args…` (`{listen}` becomes `127.0.0.1:<free port>`) and
+/// polls `GET path` from `asked_at` until the server answers, exits, the run
+/// is interrupted, or `deadline` passes. On failure the process is killed and
+/// the error carries what it printed.
+pub fn launch(
+    program: &Path,
+    args: &[String],
+    path: &str,
+    log: &Log,
+    ctx: &Context,
+    asked_at: Instant,
+    deadline: Instant,
+) -> Result<Launched, TargetError> {
+    let log_from = log.offset();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+    let listen = addr.to_string();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{listen}", &listen))
+        .collect();
+    let mut process = Spawned::spawn(program, &args, log)?;
+    let endpoint = crate::measure::http::Endpoint::direct(addr);
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {listen}\r\n\r\n").into_bytes();
+    let ready = first_response(&endpoint, &request, &ctx.poll, asked_at, deadline, || {
+        if ctx.cancelled() {
+            return Err("interrupted".into());
+        }
+        process.alive().map_err(|e| format!("{e} before answering"))
+    });
+    match ready {
+        Ok(ready) => Ok(Launched {
+            process,
+            addr,
+            ready,
+        }),
+        Err(e) => {
+            process.kill();
+            Err(TargetError::Start(format!("{e}{}", log.since(log_from))))
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> Result<u16, TargetError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| TargetError::Start(format!("no free port: {e}")))
+}
+
+/// `program` if it is a path to a file, else its first match on `PATH`.
+pub fn resolve(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Available with what `program --version` prints, or unavailable with why.
+pub fn version(program: &Path, missing_hint: &str) -> Availability {
+    let Some(path) = resolve(program) else {
+        return Availability::Unavailable {
+            reason: missing_hint.to_string(),
+        };
+    };
+    match Command::new(&path).arg("--version").output() {
+        Ok(out) if out.status.success() => Availability::Available {
+            version: String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+        },
+        Ok(out) => Availability::Unavailable {
+            reason: format!(
+                "{} --version failed ({}): {}",
+                path.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        },
+        Err(e) => Availability::Unavailable {
+            reason: format!("cannot run {}: {e}; {missing_hint}", path.display()),
+        },
+    }
+}
+
+/// Records a file's path, size and sha256 under `key` in `facts`.
+pub fn file_facts(facts: &mut Facts, key: &str, path: &Path) -> Result<Vec<u8>, TargetError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| TargetError::Prepare(format!("cannot read {}: {e}", path.display())))?;
+    facts.insert(key.into(), json!(path.display().to_string()));
+    facts.insert(format!("{key}_bytes"), json!(bytes.len()));
+    facts.insert(
+        format!("{key}_sha256"),
+        json!(format!("{:x}", Sha256::digest(&bytes))),
+    );
+    Ok(bytes)
+}

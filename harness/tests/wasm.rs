@@ -1,0 +1,200 @@
+//! The Wasm family end to end: the four wasmtime targets through the CLI, and
+//! a misbehaving guest behind a real host over HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use coldbench::cli::{dispatch, Cli};
+use coldbench::results::read_samples;
+use coldbench::targets::wasm::{self, Variant};
+use coldbench::targets::{Context, StartRequest, Target, TargetKind};
+
+const WASM: [&str; 4] = [
+    "wasmtime",
+    "wasmtime-aot",
+    "wasmtime-pool",
+    "wasmtime-fresh",
+];
+
+#[test]
+fn every_wasmtime_target_gives_valid_cold_warm_and_host_cold_rows() {
+    for kind in [
+        TargetKind::Wasmtime,
+        TargetKind::WasmtimeAot,
+        TargetKind::WasmtimePool,
+        TargetKind::WasmtimeFresh,
+    ] {
+        if common::require(kind).is_none() {
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli::try_parse_from([
+        "coldbench",
+        "run",
+        "--targets",
+        &WASM.join(","),
+        "--samples",
+        "2",
+        "--warm-samples",
+        "4",
+        "--seed",
+        "3",
+        "--no-report",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    dispatch(cli).unwrap();
+    let samples = read_samples(&dir.path().join("results/latest/samples.csv")).unwrap();
+    for target in WASM {
+        for workload in coldbench_workload::NAMES {
+            let phases: &[(&str, usize)] = if target == "wasmtime-fresh" {
+                &[("cold", 2), ("warm", 0), ("host-cold", 2)]
+            } else {
+                &[("cold", 2), ("warm", 4), ("host-cold", 2)]
+            };
+            for &(phase, n) in phases {
+                let rows = common::rows(&samples, target, workload, phase);
+                assert_eq!(rows.len(), n, "{target} {workload} {phase}");
+                for s in rows {
+                    assert!(s.valid, "{target} {workload} {phase}: {}", s.error);
+                    assert_eq!(s.family, "wasm");
+                    assert!(
+                        s.instance_id.starts_with("wasm-"),
+                        "made by the guest: {}",
+                        s.instance_id
+                    );
+                    assert!(s.cpu_ns.unwrap() > 0, "host CPU is measured: {s:?}");
+                    assert!(s.mem_pss_bytes.is_some(), "host growth is measured: {s:?}");
+                }
+            }
+        }
+    }
+}
+
+fn faulty_host(extra: &[&str], tag: &str) -> (Box<dyn Target>, tempfile::TempDir) {
+    let paths = common::paths();
+    let dir = tempfile::tempdir().unwrap();
+    // A private copy of the faulty guest, so its .cwasm is made here.
+    let wasm = dir.path().join("faulty.wasm");
+    std::fs::copy(paths.artifact("faulty-guest.wasm"), &wasm)
+        .expect("faulty-guest.wasm: run `just build-wasm`");
+    let mut target = wasm::hosted(
+        tag,
+        Variant::Pool,
+        &paths.artifact("coldbench-wasm-host"),
+        &wasm,
+        extra,
+    );
+    let ctx = Context {
+        paths,
+        log_dir: dir.path().to_path_buf(),
+        poll: Default::default(),
+        cancel: Default::default(),
+    };
+    target.prepare(&ctx).unwrap();
+    (Box::new(target), dir)
+}
+
+fn start(
+    target: &mut dyn Target,
+    tenant: &str,
+    workload: &str,
+) -> Result<coldbench::targets::Started, String> {
+    let asked_at = Instant::now();
+    target
+        .start(&StartRequest {
+            tenant,
+            workload,
+            asked_at,
+            deadline: asked_at + Duration::from_secs(20),
+        })
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_looping_guest_fails_at_the_deadline_and_the_host_serves_others() {
+    let (mut target, _dir) = faulty_host(&["--deadline-ms", "300"], "faulty-loop");
+    let started = Instant::now();
+    let runaway =
+        start(target.as_mut(), "runaway", "loop").expect("the host answers, with an error status");
+    let reason = String::from_utf8(runaway.response.body.clone()).unwrap();
+    assert_eq!(runaway.response.status, 500, "{reason}");
+    assert!(reason.contains("deadline of 300ms exceeded"), "{reason}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped by the host's deadline, not the harness timeout"
+    );
+    // The failed instance was discarded: stop finds nothing left.
+    target.stop(runaway.instance).unwrap();
+    // The host answered with an error (no restart) and serves the next tenant.
+    let ok = start(target.as_mut(), "next", "hello").expect("the host still serves");
+    let body = String::from_utf8(ok.response.body.clone()).unwrap();
+    assert_eq!(ok.response.status, 200, "{body}");
+    target.stop(ok.instance).unwrap();
+    target.shutdown().unwrap();
+}
+
+#[test]
+fn a_guest_failure_is_a_flagged_response_with_the_hosts_reason() {
+    let (mut target, _dir) = faulty_host(
+        &["--deadline-ms", "300", "--memory-limit-mib", "16"],
+        "faulty-hog",
+    );
+    let hog = start(target.as_mut(), "hog", "hog").expect("the host answers, with an error status");
+    assert_eq!(hog.response.status, 500);
+    let reason = String::from_utf8(hog.response.body.clone()).unwrap();
+    assert!(
+        reason.contains("memory limit of 16777216 bytes exceeded"),
+        "{reason}"
+    );
+    let err = coldbench::protocol::parse(hog.response.status, &hog.response.body).unwrap_err();
+    assert!(
+        err.starts_with("HTTP 500"),
+        "a flagged sample says why: {err}"
+    );
+    target.shutdown().unwrap();
+}
+
+#[test]
+fn a_corrupt_cwasm_is_rebuilt_at_prepare() {
+    let paths = common::paths();
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("guest.wasm");
+    std::fs::copy(paths.artifact("guest.wasm"), &wasm).expect("guest.wasm: run `just build-wasm`");
+    let host = paths.artifact("coldbench-wasm-host");
+    let status = std::process::Command::new(&host)
+        .arg("precompile")
+        .arg(&wasm)
+        .arg(dir.path().join("guest.cwasm"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cwasm = dir.path().join("guest.cwasm");
+    let mut bytes = std::fs::read(&cwasm).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&cwasm, &bytes).unwrap();
+    let mut target = wasm::hosted("rebuilt", Variant::Aot, &host, &wasm, &[]);
+    let ctx = Context {
+        paths,
+        log_dir: dir.path().to_path_buf(),
+        poll: Default::default(),
+        cancel: Default::default(),
+    };
+    let facts = target
+        .prepare(&ctx)
+        .expect("prepare rebuilds a corrupt .cwasm");
+    assert_ne!(std::fs::read(&cwasm).unwrap(), bytes, "rebuilt");
+    let sidecar = std::fs::read_to_string(dir.path().join("guest.cwasm.sha256")).unwrap();
+    assert_eq!(
+        facts["precompiled_sha256"].as_str().unwrap(),
+        sidecar.trim()
+    );
+    let ok = start(&mut target, "t", "hello").unwrap();
+    assert_eq!(ok.response.status, 200);
+    target.shutdown().unwrap();
+}

@@ -1,0 +1,46 @@
+//! The guest side of the interface every coldbench guest exports (no host
+//! imports): `alloc`, `init`, and the packing of `run`'s answer. Included by
+//! guest.rs and faulty.rs with `#[path]`, so both export exactly the same.
+
+static mut INSTANCE: Option<String> = None;
+static mut OUT: Vec<u8> = Vec::new();
+
+/// Room for `len` bytes of request, owned by the caller until the next `run`.
+#[no_mangle]
+pub extern "C" fn alloc(len: usize) -> *mut u8 {
+    let mut buf = Vec::<u8>::with_capacity(len.max(1));
+    let ptr = buf.as_mut_ptr();
+    std::mem::forget(buf);
+    ptr
+}
+
+/// Gives the instance its id, made from 64 bits of the embedder's entropy.
+#[no_mangle]
+pub extern "C" fn init(hi: u32, lo: u32) {
+    // SAFETY: wasm32-unknown-unknown is single-threaded; no reference to the
+    // statics outlives an export call.
+    unsafe { INSTANCE = Some(format!("{}-{:08x}{:08x}", super::ID_PREFIX, hi, lo)) }
+}
+
+/// The instance id, once `init` ran.
+pub fn instance() -> Option<String> {
+    // SAFETY: as in `init`.
+    unsafe { INSTANCE.clone() }
+}
+
+/// Takes the request written at `ptr` by the embedder (from `alloc(len)`).
+///
+/// # Safety
+/// `ptr` must come from `alloc(len)` and hold `len` written bytes.
+pub unsafe fn request(ptr: *mut u8, len: usize) -> Vec<u8> {
+    Vec::from_raw_parts(ptr, len, len.max(1))
+}
+
+/// Keeps `body` until the next call and returns `(ptr << 32) | len`.
+pub fn answer(body: String) -> u64 {
+    // SAFETY: as in `init`; OUT is only replaced between calls.
+    unsafe {
+        OUT = body.into_bytes();
+        ((OUT.as_ptr() as u64) << 32) | OUT.len() as u64
+    }
+}
