@@ -33,4 +33,18 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
         echo "setup: missing ${missing_pkgs[*]}: run 'sudo just setup' (targets that need them will be skipped)" >&2
     fi
 fi
+# isolate family: workerd and Deno, pinned in targets/isolate/package-lock.json.
+if command -v npm >/dev/null 2>&1; then
+    lock=targets/isolate/package-lock.json
+    stamp=targets/isolate/node_modules/.coldbench-lock.sha256
+    want=$(sha256sum "$lock" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setup: installing the isolate runtimes (npm ci in targets/isolate)"
+        (cd targets/isolate && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" > "$stamp"
+    fi
+else
+    echo "setup: npm is missing: install Node.js with npm, then run 'just setup' again (isolate targets will be skipped)" >&2
+fi
+
 echo "setup: done"

@@ -170,6 +170,12 @@ pub fn execute(
                 }
                 CellKind::HostCold => cell_run.host_cold(target),
             }
+            cell_run.warnings.extend(
+                target
+                    .take_notes()
+                    .into_iter()
+                    .map(|n| format!("{}: {n}", target.name())),
+            );
             let line = cell_run.describe(round, rounds.len());
             let (samples, warnings) = (cell_run.samples, cell_run.warnings);
             for s in &samples {

@@ -149,6 +149,7 @@ fn a_missing_runtime_is_skipped_with_its_reason_and_the_run_goes_on() {
         program: "/nonexistent/runtime".into(),
         args: vec![],
         missing_hint: "install the runtime with `just setup`".into(),
+        family: coldbench::targets::Family::Process,
     }));
     let tag = unique_tag("ok");
     let dir = tempfile::tempdir().unwrap();

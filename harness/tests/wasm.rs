@@ -5,98 +5,48 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use coldbench::cli::{dispatch, Cli};
-use coldbench::results::read_samples;
 use coldbench::targets::wasm::{self, Variant};
-use coldbench::targets::{Context, StartRequest, Target, TargetKind};
-
-const WASM: [&str; 4] = [
-    "wasmtime",
-    "wasmtime-aot",
-    "wasmtime-pool",
-    "wasmtime-fresh",
-];
+use coldbench::targets::{Context, Target, TargetKind};
 
 #[test]
 fn every_wasmtime_target_gives_valid_cold_warm_and_host_cold_rows() {
-    for kind in [
+    let kinds = [
         TargetKind::Wasmtime,
         TargetKind::WasmtimeAot,
         TargetKind::WasmtimePool,
         TargetKind::WasmtimeFresh,
-    ] {
-        if common::require(kind).is_none() {
-            return;
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let cli = Cli::try_parse_from([
-        "coldbench",
-        "run",
-        "--targets",
-        &WASM.join(","),
-        "--samples",
-        "2",
-        "--warm-samples",
-        "4",
-        "--seed",
-        "3",
-        "--no-report",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ])
-    .unwrap();
-    dispatch(cli).unwrap();
-    let samples = read_samples(&dir.path().join("results/latest/samples.csv")).unwrap();
-    for target in WASM {
-        for workload in coldbench_workload::NAMES {
-            let phases: &[(&str, usize)] = if target == "wasmtime-fresh" {
-                &[("cold", 2), ("warm", 0), ("host-cold", 2)]
-            } else {
-                &[("cold", 2), ("warm", 4), ("host-cold", 2)]
-            };
-            for &(phase, n) in phases {
-                let rows = common::rows(&samples, target, workload, phase);
-                assert_eq!(rows.len(), n, "{target} {workload} {phase}");
-                for s in rows {
-                    assert!(s.valid, "{target} {workload} {phase}: {}", s.error);
-                    assert_eq!(s.family, "wasm");
-                    assert!(
-                        s.instance_id.starts_with("wasm-"),
-                        "made by the guest: {}",
-                        s.instance_id
-                    );
-                    assert!(s.cpu_ns.unwrap() > 0, "host CPU is measured: {s:?}");
-                    assert!(s.mem_pss_bytes.is_some(), "host growth is measured: {s:?}");
-                }
-            }
-        }
+    ];
+    let Some((_dir, samples)) = common::run_family(&kinds, "wasm", "3") else {
+        return;
+    };
+    for s in &samples {
+        assert!(
+            s.instance_id.starts_with("wasm-"),
+            "made by the guest: {}",
+            s.instance_id
+        );
+        assert!(s.cpu_ns.unwrap() > 0, "host CPU is measured: {s:?}");
+        assert!(s.mem_pss_bytes.is_some(), "host growth is measured: {s:?}");
     }
 }
 
-fn faulty_host(extra: &[&str], tag: &str) -> (Box<dyn Target>, tempfile::TempDir) {
+/// A pooled host serving a private copy of the faulty guest (so its .cwasm
+/// is made in the returned folder), with extra host options.
+fn faulty_host(extra: &[&str], tag: &str) -> (Box<dyn Target>, [tempfile::TempDir; 2]) {
     let paths = common::paths();
     let dir = tempfile::tempdir().unwrap();
-    // A private copy of the faulty guest, so its .cwasm is made here.
     let wasm = dir.path().join("faulty.wasm");
     std::fs::copy(paths.artifact("faulty-guest.wasm"), &wasm)
         .expect("faulty-guest.wasm: run `just build-wasm`");
-    let mut target = wasm::hosted(
+    let target = wasm::hosted(
         tag,
         Variant::Pool,
         &paths.artifact("coldbench-wasm-host"),
         &wasm,
         extra,
     );
-    let ctx = Context {
-        paths,
-        log_dir: dir.path().to_path_buf(),
-        poll: Default::default(),
-        cancel: Default::default(),
-    };
-    target.prepare(&ctx).unwrap();
-    (Box::new(target), dir)
+    let (target, logs) = common::prepared(Box::new(target));
+    (target, [dir, logs])
 }
 
 fn start(
@@ -104,15 +54,7 @@ fn start(
     tenant: &str,
     workload: &str,
 ) -> Result<coldbench::targets::Started, String> {
-    let asked_at = Instant::now();
-    target
-        .start(&StartRequest {
-            tenant,
-            workload,
-            asked_at,
-            deadline: asked_at + Duration::from_secs(20),
-        })
-        .map_err(|e| e.to_string())
+    common::start(target, tenant, workload, Duration::from_secs(20))
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub struct HostSpec {
     pub program: PathBuf,
     /// Its arguments; `{listen}` becomes `127.0.0.1:<port>`.
     pub args: Vec<String>,
+    /// Added to its environment.
+    pub env: Vec<(String, String)>,
     /// Said when the program is missing.
     pub missing_hint: String,
     /// Files the host needs, each with what to do when it is missing.
@@ -73,6 +75,8 @@ pub struct HostedTarget {
     host: Option<RunningHost>,
     /// How long a host may take to come up when it is not being timed.
     start_timeout: Duration,
+    /// Restarts and the like, for [`Target::take_notes`].
+    notes: Vec<String>,
 }
 
 /// A tenant of the host.
@@ -89,6 +93,7 @@ impl HostedTarget {
             ctx: None,
             host: None,
             start_timeout: Duration::from_secs(60),
+            notes: Vec::new(),
         }
     }
 
@@ -106,6 +111,7 @@ impl HostedTarget {
         let launched = spawn::launch(
             &self.spec.program,
             &self.spec.args,
+            &self.spec.env,
             first,
             log,
             ctx,
@@ -130,15 +136,22 @@ impl HostedTarget {
         }
     }
 
-    /// Sends one request to the current host. If the host died or hung, it is
-    /// replaced by a new one and the error says so: the sample fails, the run
-    /// goes on.
+    /// Sends one request to the current host. A host found exited is first
+    /// replaced (and that is noted); if the host dies or hangs during the
+    /// request, it is replaced and the error says so: the sample fails, the
+    /// run goes on.
     fn send(
         &mut self,
         path: &str,
         method: &str,
         deadline: Instant,
     ) -> Result<Response, TargetError> {
+        if let Some(status) = self.host.as_mut().and_then(|h| h.process.exited()) {
+            let restart = self.restart();
+            self.notes.push(format!(
+                "the host had exited ({status}) between requests; {restart}"
+            ));
+        }
         let host = self
             .host
             .as_mut()
@@ -149,7 +162,12 @@ impl HostedTarget {
         match host.conn.request(&request, deadline) {
             Ok(response) => Ok(response),
             Err(e) => {
-                let state = match host.process.exited() {
+                // A dying host closes its socket a moment before it can be reaped.
+                let exited = match e {
+                    HttpError::Timeout(_) => host.process.exited(),
+                    _ => host.process.wait_exit(Duration::from_secs(1)),
+                };
+                let state = match exited {
                     Some(status) => format!("the host exited ({status})"),
                     None if matches!(e, HttpError::Timeout(_)) => {
                         "the host hung and was killed".to_string()
@@ -162,6 +180,8 @@ impl HostedTarget {
                     .map(|l| l.since(log_from))
                     .unwrap_or_default();
                 let restart = self.restart();
+                self.notes
+                    .push(format!("{state} during a request; {restart}"));
                 Err(TargetError::Start(format!(
                     "{e}: {state}{output}; {restart}"
                 )))
@@ -238,8 +258,13 @@ impl Target for HostedTarget {
         self.ctx = Some(ctx.clone());
         let now = Instant::now();
         let health = self.spec.health_path.clone();
-        self.launch(&health, now, now + self.start_timeout)
+        let response = self
+            .launch(&health, now, now + self.start_timeout)
             .map_err(|e| TargetError::Prepare(format!("the host did not start: {e}")))?;
+        // What the host says of itself (runtime, its clock's resolution, …).
+        if let Ok(said) = serde_json::from_slice::<serde_json::Value>(&response.body) {
+            facts.insert("host_health".into(), said);
+        }
         Ok(facts)
     }
 
@@ -330,5 +355,9 @@ impl Target for HostedTarget {
 
     fn accounting(&self) -> Accounting {
         self.spec.accounting.clone()
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 }

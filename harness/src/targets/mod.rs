@@ -4,6 +4,7 @@
 //! the scheduler, the statistics and the reports do not change.
 
 pub mod hosted;
+pub mod isolate;
 pub mod process;
 pub mod spawn;
 pub mod wasm;
@@ -262,6 +263,11 @@ pub trait Target: Send {
     }
     /// What the CPU and memory figures count.
     fn accounting(&self) -> Accounting;
+    /// Events the user should know of since the last call (a host restarted,
+    /// …); the scheduler records them in run.json and the report.
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Every target coldbench knows, in report order.
@@ -279,6 +285,14 @@ pub enum TargetKind {
     WasmtimePool,
     /// As `WasmtimePool`, a new instance for every request.
     WasmtimeFresh,
+    /// workerd: a new V8 isolate per tenant through the Worker Loader.
+    Workerd,
+    /// workerd: one whole workerd process per instance.
+    WorkerdProcess,
+    /// Deno: a Web Worker per tenant.
+    Deno,
+    /// workerd: the Rust workload's guest.wasm in a new isolate per tenant.
+    WorkerdWasm,
 }
 
 impl TargetKind {
@@ -290,6 +304,10 @@ impl TargetKind {
         TargetKind::WasmtimeAot,
         TargetKind::WasmtimePool,
         TargetKind::WasmtimeFresh,
+        TargetKind::Workerd,
+        TargetKind::WorkerdProcess,
+        TargetKind::Deno,
+        TargetKind::WorkerdWasm,
     ];
 
     /// Registry name.
@@ -301,6 +319,10 @@ impl TargetKind {
             TargetKind::WasmtimeAot => "wasmtime-aot",
             TargetKind::WasmtimePool => "wasmtime-pool",
             TargetKind::WasmtimeFresh => "wasmtime-fresh",
+            TargetKind::Workerd => "workerd",
+            TargetKind::WorkerdProcess => "workerd-process",
+            TargetKind::Deno => "deno",
+            TargetKind::WorkerdWasm => "workerd-wasm",
         }
     }
 
@@ -312,6 +334,10 @@ impl TargetKind {
             | TargetKind::WasmtimeAot
             | TargetKind::WasmtimePool
             | TargetKind::WasmtimeFresh => Family::Wasm,
+            TargetKind::Workerd
+            | TargetKind::WorkerdProcess
+            | TargetKind::Deno
+            | TargetKind::WorkerdWasm => Family::Isolate,
         }
     }
 
@@ -324,6 +350,10 @@ impl TargetKind {
             TargetKind::WasmtimeAot => Box::new(wasm::target(paths, wasm::Variant::Aot)),
             TargetKind::WasmtimePool => Box::new(wasm::target(paths, wasm::Variant::Pool)),
             TargetKind::WasmtimeFresh => Box::new(wasm::target(paths, wasm::Variant::Fresh)),
+            TargetKind::Workerd => Box::new(isolate::workerd(paths)),
+            TargetKind::WorkerdProcess => Box::new(isolate::workerd_process(paths)),
+            TargetKind::Deno => Box::new(isolate::deno(paths)),
+            TargetKind::WorkerdWasm => Box::new(isolate::workerd_wasm(paths)),
         }
     }
 

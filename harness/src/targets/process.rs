@@ -30,12 +30,14 @@ pub struct ProcessSpec {
     pub args: Vec<String>,
     /// Said when the program is missing: how to get it.
     pub missing_hint: String,
+    /// The family the instances belong to (`process`, or `isolate` for a
+    /// whole workerd process per instance).
+    pub family: Family,
 }
 
 /// A target whose instances are plain processes.
 pub struct ProcessTarget {
     spec: ProcessSpec,
-    family: Family,
     log: Option<Log>,
     ctx: Option<Context>,
 }
@@ -48,6 +50,7 @@ impl ProcessTarget {
             program: paths.artifact("coldbench-fn"),
             args: vec!["--listen".into(), "{listen}".into()],
             missing_hint: "the static function server is not built: run `just build`".into(),
+            family: Family::Process,
         })
     }
 
@@ -65,6 +68,7 @@ impl ProcessTarget {
             missing_hint:
                 "node is not on PATH: install Node.js (`just setup` does: apt-get install nodejs)"
                     .into(),
+            family: Family::Process,
         })
     }
 
@@ -72,7 +76,6 @@ impl ProcessTarget {
     pub fn new(spec: ProcessSpec) -> ProcessTarget {
         ProcessTarget {
             spec,
-            family: Family::Process,
             log: None,
             ctx: None,
         }
@@ -104,7 +107,7 @@ impl Target for ProcessTarget {
     }
 
     fn family(&self) -> Family {
-        self.family
+        self.spec.family
     }
 
     fn availability(&self) -> Availability {
@@ -136,6 +139,7 @@ impl Target for ProcessTarget {
         let launched = spawn::launch(
             &self.spec.program,
             &self.spec.args,
+            &[],
             &path,
             log,
             ctx,
@@ -196,6 +200,7 @@ mod tests {
             program: "/nonexistent/coldbench-nothing".into(),
             args: vec![],
             missing_hint: "build it with `just build`".into(),
+            family: Family::Process,
         });
         assert_eq!(
             t.availability(),

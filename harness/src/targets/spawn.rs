@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -47,27 +47,43 @@ impl Log {
         self.file.metadata().map(|m| m.len()).unwrap_or(0)
     }
 
-    /// What was written after `offset`, as `; its output: …` (or nothing).
+    /// What was written after `offset`, as `; its output: …` (or nothing):
+    /// the lines that say fatal, error, panic or abort if there are any (a
+    /// runtime's last words come before its stack trace), else the last ones.
     pub fn since(&self, offset: u64) -> String {
         let mut text = String::new();
         if let Ok(mut f) = File::open(&self.path) {
             let _ = f.seek(SeekFrom::Start(offset));
-            let _ = f.take(8192).read_to_string(&mut text);
+            let _ = f.take(64 * 1024).read_to_string(&mut text);
         }
-        let text = text.trim();
-        if text.is_empty() {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let telling: Vec<&str> = lines
+            .iter()
+            .filter(|l| {
+                let l = l.to_lowercase();
+                ["fatal", "error", "panic", "abort", "exception"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
+            .take(3)
+            .copied()
+            .collect();
+        let chosen = if telling.is_empty() {
+            &lines[lines.len().saturating_sub(4)..]
+        } else {
+            &telling[..]
+        };
+        if chosen.is_empty() {
             String::new()
         } else {
-            let tail: String = text
-                .lines()
-                .rev()
-                .take(6)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join(" | ");
-            format!("; its output: {}", crate::spec::truncate(&tail, 600))
+            format!(
+                "; its output: {}",
+                crate::spec::truncate(&chosen.join(" | "), 600)
+            )
         }
     }
 
@@ -86,10 +102,17 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Spawns `program args…`, stdin closed, stdout and stderr to `log`.
-    pub fn spawn(program: &Path, args: &[String], log: &Log) -> Result<Spawned, TargetError> {
+    /// Spawns `program args…` with `env` added to the environment, stdin
+    /// closed, stdout and stderr to `log`.
+    pub fn spawn(
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Log,
+    ) -> Result<Spawned, TargetError> {
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.stdio()?)
             .stderr(log.stdio()?)
@@ -118,6 +141,20 @@ impl Spawned {
     /// The exit status, if it exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// The exit status once it exits, waiting at most `patience`.
+    pub fn wait_exit(&mut self, patience: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Kills the whole group and reaps the child.
@@ -171,9 +208,11 @@ pub struct Launched {
 /// polls `GET path` from `asked_at` until the server answers, exits, the run
 /// is interrupted, or `deadline` passes. On failure the process is killed and
 /// the error carries what it printed.
+#[allow(clippy::too_many_arguments)]
 pub fn launch(
     program: &Path,
     args: &[String],
+    env: &[(String, String)],
     path: &str,
     log: &Log,
     ctx: &Context,
@@ -187,7 +226,7 @@ pub fn launch(
         .iter()
         .map(|a| a.replace("{listen}", &listen))
         .collect();
-    let mut process = Spawned::spawn(program, &args, log)?;
+    let mut process = Spawned::spawn(program, &args, env, log)?;
     let endpoint = crate::measure::http::Endpoint::direct(addr);
     let request = format!("GET {path} HTTP/1.1\r\nhost: {listen}\r\n\r\n").into_bytes();
     let ready = first_response(&endpoint, &request, &ctx.poll, asked_at, deadline, || {

@@ -95,6 +95,7 @@ pub fn hosted(
         family: Family::Wasm,
         program: host.to_path_buf(),
         args,
+        env: Vec::new(),
         missing_hint: format!("the wasmtime host is not built: {BUILD_HINT}"),
         requires: vec![(wasm.to_path_buf(), format!("the wasm32 guest is not built: {BUILD_HINT}"))],
         phases,

@@ -68,6 +68,7 @@ pub fn faulty(mode: &str, tag: &str) -> Box<dyn Target> {
             "{listen}".into(),
         ],
         missing_hint: "cargo builds coldbench-faulty with the tests".into(),
+        family: coldbench::targets::Family::Process,
     }))
 }
 
@@ -108,6 +109,92 @@ pub fn run_in(out: &Path, plan: Plan, targets: Vec<Box<dyn Target>>) -> (RunOutc
     let outcome = run::execute(req, targets, &mut Silent).unwrap();
     let samples = results::read_samples(&outcome.run_dir.join("samples.csv")).unwrap();
     (outcome, samples)
+}
+
+/// `coldbench run ARGS… --no-report --out <temp>` through the CLI; returns
+/// the folder (keep it alive) and the samples written.
+pub fn run_cli(args: &[&str]) -> (tempfile::TempDir, Vec<Sample>) {
+    use clap::Parser;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_string();
+    let mut argv = vec!["coldbench", "run"];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["--no-report", "--out", &out]);
+    let cli = coldbench::cli::Cli::try_parse_from(argv).unwrap();
+    coldbench::cli::dispatch(cli).unwrap();
+    let samples = results::read_samples(&dir.path().join("results/latest/samples.csv")).unwrap();
+    (dir, samples)
+}
+
+/// Runs `kinds` through the CLI (2 cold and 4 warm samples per cell) and
+/// checks that every (target, workload, phase) the target has is there, all
+/// valid, of `family`. `None` when a runtime is missing and skipping is allowed.
+pub fn run_family(
+    kinds: &[TargetKind],
+    family: &str,
+    seed: &str,
+) -> Option<(tempfile::TempDir, Vec<Sample>)> {
+    let mut phases = Vec::new();
+    for &kind in kinds {
+        phases.push((kind.name(), require(kind)?.phases()));
+    }
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let targets = names.join(",");
+    let (dir, samples) = run_cli(&[
+        "--targets",
+        &targets,
+        "--samples",
+        "2",
+        "--warm-samples",
+        "4",
+        "--seed",
+        seed,
+    ]);
+    for (target, has) in phases {
+        for workload in coldbench_workload::NAMES {
+            for (phase, n) in [(Phase::Cold, 2), (Phase::Warm, 4), (Phase::HostCold, 2)] {
+                let n = if has.contains(&phase) { n } else { 0 };
+                let rows = rows(&samples, target, workload, phase.as_str());
+                assert_eq!(rows.len(), n, "{target} {workload} {phase}");
+                for s in rows {
+                    assert!(s.valid, "{target} {workload} {phase}: {}", s.error);
+                    assert_eq!(s.family, family);
+                }
+            }
+        }
+    }
+    Some((dir, samples))
+}
+
+/// `target`, prepared with its logs in a temporary folder (keep it alive).
+pub fn prepared(mut target: Box<dyn Target>) -> (Box<dyn Target>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = coldbench::targets::Context {
+        paths: paths(),
+        log_dir: dir.path().to_path_buf(),
+        poll: Default::default(),
+        cancel: Default::default(),
+    };
+    target.prepare(&ctx).unwrap();
+    (target, dir)
+}
+
+/// Starts an instance for `tenant`; the error as text.
+pub fn start(
+    target: &mut dyn Target,
+    tenant: &str,
+    workload: &str,
+    timeout: Duration,
+) -> Result<coldbench::targets::Started, String> {
+    let asked_at = std::time::Instant::now();
+    target
+        .start(&coldbench::targets::StartRequest {
+            tenant,
+            workload,
+            asked_at,
+            deadline: asked_at + timeout,
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// The samples of one (target, workload, phase).
