@@ -14,7 +14,7 @@ setup:
     targets/setup.sh
 
 # Build the harness and every artifact the targets run.
-build: build-fn build-wasm
+build: build-fn build-wasm build-rootfs
     cargo build --release -p coldbench
 
 # The static native function server (artifacts/coldbench-fn): the same binary
@@ -23,6 +23,18 @@ build-fn:
     RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile fn --target {{host_target}} -p coldbench-fn
     mkdir -p {{artifacts}}
     install -m 0755 target/{{host_target}}/fn/coldbench-fn {{artifacts}}/coldbench-fn
+
+# The container image: a minimal rootfs holding only the static function
+# server (and the mount points runtimes need), as a folder (for runc/crun
+# bundles) and a reproducible tar (imported into podman and docker).
+build-rootfs: build-fn
+    #!/usr/bin/env bash
+    set -euo pipefail
+    rootfs={{artifacts}}/rootfs
+    rm -rf "$rootfs" && mkdir -p "$rootfs"/{proc,dev,sys,tmp,etc}
+    install -m 0755 {{artifacts}}/coldbench-fn "$rootfs"/coldbench-fn
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf {{artifacts}}/rootfs.tar .
+    sha256sum {{artifacts}}/rootfs.tar
 
 # The wasm32 guest from workloads/rust (unchanged source), built by Debian's
 # rustc 1.63 (rustup cannot add targets here), the test guest that misbehaves
@@ -59,7 +71,7 @@ targets: build
     target/release/coldbench targets
 
 # Run every test (unit, integration on real targets, snapshots).
-test: setup build-fn build-wasm
+test: setup build-fn build-wasm build-rootfs
     cargo test --workspace
 
 # The criterion benchmarks (cold start, warm invoke, workload compute).

@@ -23,6 +23,12 @@ need_pkg nodejs node
 # wasm32 guest (rustup cannot add targets on these machines).
 need_pkg rustc /usr/bin/rustc
 need_pkg libstd-rust-dev-wasm32
+# container family: the runtimes, and iproute2 for containers' own networks.
+need_pkg runc /usr/sbin/runc
+need_pkg crun
+need_pkg podman
+need_pkg docker.io /usr/sbin/dockerd
+need_pkg iproute2
 
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -33,6 +39,35 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
         echo "setup: missing ${missing_pkgs[*]}: run 'sudo just setup' (targets that need them will be skipped)" >&2
     fi
 fi
+# crun refuses a cgroup-v1 hybrid host while cgroup2 still holds a
+# controller (these machines leave hugetlb there): mount each such
+# controller as v1, as the other controllers are.
+unified=/sys/fs/cgroup/unified/cgroup.controllers
+if [ "$(id -u)" = 0 ] && [ -f "$unified" ]; then
+    for controller in $(cat "$unified"); do
+        echo "setup: mounting cgroup controller $controller as v1 (for crun)"
+        mkdir -p "/sys/fs/cgroup/$controller"
+        mount -t cgroup -o "$controller" cgroup "/sys/fs/cgroup/$controller" || echo "setup: could not mount $controller: crun will be unavailable" >&2
+    done
+fi
+
+# docker needs its daemon. Without systemd nothing starts it: start dockerd
+# here if none answers (iptables left alone: the harness reaches containers
+# on their bridge addresses from the host, which needs no NAT).
+if command -v dockerd >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+    if ! pgrep -x dockerd >/dev/null; then
+        # Left by a dockerd that was killed: a new one would wait for them.
+        rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+    fi
+    echo "setup: starting dockerd --iptables=false (log: /var/log/coldbench-dockerd.log)"
+    setsid nohup dockerd --iptables=false >/var/log/coldbench-dockerd.log 2>&1 < /dev/null &
+    for _ in $(seq 60); do
+        docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    docker version --format 'setup: dockerd {{.Server.Version}} is up' || echo "setup: dockerd did not come up: see /var/log/coldbench-dockerd.log (docker targets will be skipped)" >&2
+fi
+
 # isolate family: workerd and Deno, pinned in targets/isolate/package-lock.json.
 if command -v npm >/dev/null 2>&1; then
     lock=targets/isolate/package-lock.json

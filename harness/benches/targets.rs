@@ -1,6 +1,7 @@
 //! Targets in isolation, through the same Target code the harness runs: a
 //! cold start (a new instance, to the last byte of its first response) and a
-//! warm invoke, for the process baseline and the isolate hosts. Stopping an
+//! warm invoke, for the process baseline, the isolate hosts and the container
+//! runtimes. Stopping an
 //! instance is outside the timed part. A target that cannot run here is
 //! skipped with its reason.
 
@@ -13,7 +14,15 @@ use coldbench::paths::Paths;
 use coldbench::targets::{Availability, Context, StartRequest, Target, TargetKind};
 use criterion::{criterion_group, criterion_main, Criterion};
 
-const BENCHED: [TargetKind; 3] = [TargetKind::Process, TargetKind::Workerd, TargetKind::Deno];
+const BENCHED: [TargetKind; 7] = [
+    TargetKind::Process,
+    TargetKind::Workerd,
+    TargetKind::Deno,
+    TargetKind::Runc,
+    TargetKind::Crun,
+    TargetKind::Podman,
+    TargetKind::Docker,
+];
 
 fn prepared(kind: TargetKind, logs: &std::path::Path) -> Option<Box<dyn Target>> {
     let paths = Paths::discover().expect("run from the checkout");
@@ -54,6 +63,12 @@ fn targets(c: &mut Criterion) {
             continue;
         };
         let mut group = c.benchmark_group(kind.name());
+        if kind.family() == coldbench::targets::Family::Container {
+            // Tens to hundreds of milliseconds a start: few iterations.
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(8));
+        }
         let mut tenant = 0u64;
         group.bench_function("cold-start/hello", |b| {
             b.iter_custom(|iters| {

@@ -49,6 +49,28 @@ pub struct Sample {
     pub accel: String,
 }
 
+/// One target-specific figure of one sample (measures.csv): a long table,
+/// one row per (sample, measure), so targets add figures without new columns.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MeasureRow {
+    /// Run id.
+    pub run_id: String,
+    /// Round (0-based).
+    pub round: u32,
+    /// Target name.
+    pub target: String,
+    /// Workload name.
+    pub workload: String,
+    /// Phase of the sample.
+    pub phase: String,
+    /// Instance id of the sample.
+    pub instance_id: String,
+    /// What was measured, e.g. `cgroup_memory_bytes`.
+    pub measure: String,
+    /// Its value (bytes, nanoseconds: the name says which).
+    pub value: u64,
+}
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -174,27 +196,44 @@ pub fn create_run_dir(base: &Path, id: &str) -> Result<(String, PathBuf), Result
     }
 }
 
-/// Appends samples to samples.csv; every [`SampleWriter::flush`] makes them durable.
-pub struct SampleWriter {
+/// Appends rows to a CSV file of the run (samples.csv, measures.csv); every
+/// [`RowWriter::flush`] makes them durable.
+pub struct RowWriter<T> {
     writer: csv::Writer<File>,
     path: PathBuf,
+    rows: std::marker::PhantomData<T>,
 }
 
-impl SampleWriter {
-    /// Creates samples.csv with its header.
-    pub fn create(run_dir: &Path) -> Result<SampleWriter, ResultsError> {
-        let path = run_dir.join("samples.csv");
+impl<T: Serialize> RowWriter<T> {
+    /// Creates `run_dir/name` with `header` (so that a file with no rows
+    /// still says what its columns are).
+    pub fn create(
+        run_dir: &Path,
+        name: &str,
+        header: &[&str],
+    ) -> Result<RowWriter<T>, ResultsError> {
+        let path = run_dir.join(name);
         let file = File::create(&path).map_err(io_err("cannot create", &path))?;
-        Ok(SampleWriter {
-            writer: csv::Writer::from_writer(file),
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
+        writer
+            .write_record(header)
+            .map_err(|source| ResultsError::Csv {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(RowWriter {
+            writer,
             path,
+            rows: std::marker::PhantomData,
         })
     }
 
     /// Adds one row (buffered).
-    pub fn write(&mut self, sample: &Sample) -> Result<(), ResultsError> {
+    pub fn write(&mut self, row: &T) -> Result<(), ResultsError> {
         self.writer
-            .serialize(sample)
+            .serialize(row)
             .map_err(|source| ResultsError::Csv {
                 path: self.path.display().to_string(),
                 source,
@@ -209,8 +248,51 @@ impl SampleWriter {
     }
 }
 
+/// Columns of samples.csv, in DESIGN.md's order.
+pub const SAMPLE_COLUMNS: [&str; 15] = [
+    "run_id",
+    "round",
+    "target",
+    "family",
+    "workload",
+    "phase",
+    "instance_id",
+    "latency_ns",
+    "compute_ns",
+    "cpu_ns",
+    "mem_pss_bytes",
+    "mem_rss_bytes",
+    "valid",
+    "error",
+    "accel",
+];
+
+/// Columns of measures.csv.
+pub const MEASURE_COLUMNS: [&str; 8] = [
+    "run_id",
+    "round",
+    "target",
+    "workload",
+    "phase",
+    "instance_id",
+    "measure",
+    "value",
+];
+
 /// Reads every row of a samples.csv.
 pub fn read_samples(path: &Path) -> Result<Vec<Sample>, ResultsError> {
+    read_rows(path)
+}
+
+/// Reads every row of a measures.csv; a run without one has none.
+pub fn read_measures(path: &Path) -> Result<Vec<MeasureRow>, ResultsError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    read_rows(path)
+}
+
+fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, ResultsError> {
     let csv_err = |source| ResultsError::Csv {
         path: path.display().to_string(),
         source,
@@ -218,7 +300,7 @@ pub fn read_samples(path: &Path) -> Result<Vec<Sample>, ResultsError> {
     let file = File::open(path).map_err(io_err("cannot open", path))?;
     csv::Reader::from_reader(file)
         .deserialize()
-        .collect::<Result<Vec<Sample>, _>>()
+        .collect::<Result<Vec<T>, _>>()
         .map_err(csv_err)
 }
 

@@ -22,10 +22,13 @@ use crate::paths::Paths;
 use crate::plan::{CellKind, Plan};
 use crate::progress::Progress;
 use crate::protocol::{self, Expect};
-use crate::results::{self, ResultsError, RunInfo, RunStatus, Sample, SampleWriter, TargetInfo};
+use crate::results::{
+    self, MeasureRow, ResultsError, RowWriter, RunInfo, RunStatus, Sample, TargetInfo,
+    MEASURE_COLUMNS, SAMPLE_COLUMNS,
+};
 use crate::spec::Spec;
 use crate::stats;
-use crate::targets::{Availability, Context, Phase, StartRequest, Target, Usage};
+use crate::targets::{Availability, Context, Measures, Phase, StartRequest, Target, Usage};
 use crate::units::human_ns;
 
 /// What to run and where to write it.
@@ -129,7 +132,9 @@ pub fn execute(
     let rounds = plan.rounds(|i| active[i].phases().contains(&Phase::HostCold));
     progress.begin(rounds.iter().map(|r| r.len() as u64).sum());
 
-    let mut writer = SampleWriter::create(&run_dir)?;
+    let mut writer = RowWriter::<Sample>::create(&run_dir, "samples.csv", &SAMPLE_COLUMNS)?;
+    let mut measure_writer =
+        RowWriter::<MeasureRow>::create(&run_dir, "measures.csv", &MEASURE_COLUMNS)?;
     let mut all: Vec<Sample> = Vec::new();
     let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); active.len()];
     let mut status = RunStatus::Complete;
@@ -157,6 +162,7 @@ pub fn execute(
                 seen: &mut seen[cell.target],
                 cancel: &req.cancel,
                 samples: Vec::new(),
+                measures: Vec::new(),
                 warnings: Vec::new(),
             };
             match cell.kind {
@@ -177,11 +183,16 @@ pub fn execute(
                     .map(|n| format!("{}: {n}", target.name())),
             );
             let line = cell_run.describe(round, rounds.len());
-            let (samples, warnings) = (cell_run.samples, cell_run.warnings);
+            let (samples, measures, warnings) =
+                (cell_run.samples, cell_run.measures, cell_run.warnings);
             for s in &samples {
                 writer.write(s)?;
             }
+            for m in &measures {
+                measure_writer.write(m)?;
+            }
             writer.flush()?;
+            measure_writer.flush()?;
             for w in warnings {
                 progress.note(&format!("warning: {w}"));
                 info.warnings.push(w);
@@ -275,6 +286,7 @@ fn since(usage: Usage, base: Option<Usage>) -> Usage {
             pss_bytes: a.pss_bytes.saturating_sub(b.pss_bytes),
             rss_bytes: a.rss_bytes.saturating_sub(b.rss_bytes),
         }),
+        extra: usage.extra,
     }
 }
 
@@ -357,10 +369,28 @@ struct CellRun<'a> {
     seen: &'a mut HashSet<String>,
     cancel: &'a AtomicBool,
     samples: Vec<Sample>,
+    measures: Vec<MeasureRow>,
     warnings: Vec<String>,
 }
 
 impl CellRun<'_> {
+    /// Keeps a sample, with the target's extra figures for it.
+    fn keep(&mut self, sample: Sample, extra: &Measures) {
+        for (measure, value) in extra {
+            self.measures.push(MeasureRow {
+                run_id: sample.run_id.clone(),
+                round: sample.round,
+                target: sample.target.clone(),
+                workload: sample.workload.clone(),
+                phase: sample.phase.clone(),
+                instance_id: sample.instance_id.clone(),
+                measure: measure.clone(),
+                value: *value,
+            });
+        }
+        self.samples.push(sample);
+    }
+
     fn request(&self, asked_at: Instant) -> StartRequest<'_> {
         StartRequest {
             tenant: &self.tenant,
@@ -377,11 +407,13 @@ impl CellRun<'_> {
         asked_at: Instant,
         response: &Response,
         usage: Usage,
+        cold_path: &Measures,
     ) -> Option<String> {
         let latency = response.received_at.saturating_duration_since(asked_at);
         let seen_before = protocol::parse(response.status, &response.body)
             .map(|r| self.seen.contains(&r.instance))
             .unwrap_or(false);
+        let extra: Measures = cold_path.iter().chain(&usage.extra).cloned().collect();
         let s = self.rec.judged(
             phase,
             latency,
@@ -394,7 +426,7 @@ impl CellRun<'_> {
             self.seen.insert(id.clone());
         }
         if self.plan.has(phase) {
-            self.samples.push(s);
+            self.keep(s, &extra);
         }
         id
     }
@@ -425,8 +457,14 @@ impl CellRun<'_> {
             }
         };
         let mut instance = started.instance;
-        let usage = since(target.measure(&instance), base);
-        let cold_id = self.record_new(Phase::Cold, asked_at, &started.response, usage);
+        let usage = since(target.measure(&instance), base.clone());
+        let cold_id = self.record_new(
+            Phase::Cold,
+            asked_at,
+            &started.response,
+            usage,
+            &started.measures,
+        );
         // Without a readable first reply there is no instance to compare warm
         // replies with (a host may even have discarded it): no warm requests.
         let (expected, warm) = match cold_id.as_deref() {
@@ -446,14 +484,16 @@ impl CellRun<'_> {
             ) {
                 Ok(response) => {
                     let after = target.measure(&instance);
+                    let cpu_ns = after
+                        .cpu_ns
+                        .zip(before.cpu_ns)
+                        .map(|(a, b)| a.saturating_sub(b));
                     let usage = Usage {
-                        cpu_ns: after
-                            .cpu_ns
-                            .zip(before.cpu_ns)
-                            .map(|(a, b)| a.saturating_sub(b)),
-                        mem: since(after, base).mem,
+                        cpu_ns,
+                        ..since(after, base.clone())
                     };
                     let latency = response.received_at.saturating_duration_since(sent_at);
+                    let extra = usage.extra.clone();
                     let s = self.rec.judged(
                         Phase::Warm,
                         latency,
@@ -461,7 +501,7 @@ impl CellRun<'_> {
                         usage,
                         Expect::SameInstance(expected),
                     );
-                    self.samples.push(s);
+                    self.keep(s, &extra);
                 }
                 Err(e) => {
                     // The instance is broken: one failed sample says so, and
@@ -482,7 +522,13 @@ impl CellRun<'_> {
         match target.host_cold(&self.request(asked_at)) {
             Ok(started) => {
                 let usage = target.measure(&started.instance);
-                self.record_new(Phase::HostCold, asked_at, &started.response, usage);
+                self.record_new(
+                    Phase::HostCold,
+                    asked_at,
+                    &started.response,
+                    usage,
+                    &started.measures,
+                );
                 self.stop(target, started.instance);
             }
             Err(_) if self.cancel.load(Ordering::Relaxed) => {}

@@ -178,24 +178,7 @@ fn sigint_stops_a_run_cleanly_keeping_what_was_measured() {
         .spawn()
         .unwrap();
     // Wait until at least one sample is on disk, then interrupt.
-    let samples = dir.path().join("results");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let rows = std::fs::read_dir(&samples)
-            .ok()
-            .and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.file_name() != "latest")))
-            .and_then(|e| std::fs::read_to_string(e.path().join("samples.csv")).ok())
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if rows > 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no sample within 60 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    common::wait_for_samples(dir.path(), 0, std::time::Duration::from_secs(60));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -203,7 +186,7 @@ fn sigint_stops_a_run_cleanly_keeping_what_was_measured() {
     .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    let run_dir = samples.join("latest");
+    let run_dir = dir.path().join("results/latest");
     let info = read_run_info(&run_dir).unwrap();
     assert_eq!(info.status, RunStatus::Interrupted);
     assert!(!read_samples(&run_dir.join("samples.csv"))

@@ -35,6 +35,7 @@ impl Mock {
                 pss_bytes: pss,
                 rss_bytes: 2 * pss,
             }),
+            extra: Vec::new(),
         }
     }
 }
@@ -65,6 +66,7 @@ impl Mock {
             .push(format!("{} {}", self.name, req.workload));
         let id = format!("{}-{}", self.name, self.next_id);
         Started {
+            measures: vec![("mock_boot_ns".to_string(), 42)],
             response: reply(&id, true, req.workload),
             instance: Instance {
                 endpoint: Endpoint::direct(SocketAddr::from(([127, 0, 0, 1], 9))),
@@ -122,6 +124,7 @@ impl Target for Mock {
                 pss_bytes: 4096,
                 rss_bytes: 8192,
             }),
+            extra: vec![("mock_figure_bytes".to_string(), 7)],
         }
     }
     fn stop(&mut self, _instance: Instance) -> Result<(), TargetError> {
@@ -268,4 +271,32 @@ fn a_hosted_targets_memory_is_the_growth_its_tenant_caused() {
         );
         assert_eq!(s.cpu_ns, Some(0), "CPU is the host's delta: {s:?}");
     }
+}
+
+#[test]
+fn extra_figures_go_to_measures_csv_keyed_like_their_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, _, _) = mocks(&["m1"]);
+    let mut plan = common::plan(&["m1"], &["hello"], 2, 2, Duration::from_secs(5));
+    plan.phases = vec![Phase::Cold, Phase::Warm];
+    let (outcome, samples) = common::run_in(dir.path(), plan, targets);
+    let measures =
+        coldbench::results::read_measures(&outcome.run_dir.join("measures.csv")).unwrap();
+    // Cold samples: the cold path's figure and the usage figure; warm: the usage figure.
+    for s in &samples {
+        let mine: Vec<_> = measures
+            .iter()
+            .filter(|m| m.instance_id == s.instance_id && m.phase == s.phase && m.round == s.round)
+            .map(|m| (m.measure.as_str(), m.value))
+            .collect();
+        let want: Vec<(&str, u64)> = match s.phase.as_str() {
+            "cold" => vec![("mock_boot_ns", 42), ("mock_figure_bytes", 7)],
+            _ => vec![("mock_figure_bytes", 7)],
+        };
+        assert!(
+            mine.iter().all(|m| want.contains(m)) && !mine.is_empty(),
+            "{s:?}: {mine:?}"
+        );
+    }
+    assert_eq!(measures.len(), 2 * 2 + 2);
 }

@@ -122,7 +122,7 @@ fn summary_markdown() {
         &info.plan.workloads,
         info.plan.seed,
     );
-    let model = ReportModel::build(&info, &samples, &rows);
+    let model = ReportModel::build(&info, &samples, &[], &rows);
     insta::assert_snapshot!(markdown::render(&model));
 }
 

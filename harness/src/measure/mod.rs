@@ -2,5 +2,6 @@
 //! for CPU and memory, and the harness's measurement of its own overhead.
 
 pub mod calibrate;
+pub mod cgroup;
 pub mod http;
 pub mod proc;

@@ -102,6 +102,26 @@ pub fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
+/// Every live process whose command line holds `arg` as a whole argument.
+pub fn with_arg(arg: &str) -> Vec<u32> {
+    all_pids()
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Every live process whose command name (`comm`) is `name`.
+pub fn named(name: &str) -> Vec<u32> {
+    all_pids()
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .collect()
+}
+
 fn all_pids() -> impl Iterator<Item = u32> {
     fs::read_dir("/proc")
         .into_iter()

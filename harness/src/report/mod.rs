@@ -63,11 +63,12 @@ pub fn default_dir(run_dir: &Path) -> PathBuf {
 pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
     let run = results::read_run_info(run_dir)?;
     let samples = results::read_samples(&run_dir.join("samples.csv"))?;
+    let measures = results::read_measures(&run_dir.join("measures.csv"))?;
     let target_order: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
     let rows = stats::summarize(&samples, &target_order, &run.plan.workloads, run.plan.seed);
     results::write_summary(&run_dir.join("summary.csv"), &rows)?;
 
-    let model = model::ReportModel::build(&run, &samples, &rows);
+    let model = model::ReportModel::build(&run, &samples, &measures, &rows);
     let write_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| ReportError::Write { path, source }

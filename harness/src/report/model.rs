@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::results::{RunInfo, RunStatus, Sample};
+use crate::results::{MeasureRow, RunInfo, RunStatus, Sample};
 use crate::stats::{self, SummaryRow};
 use crate::units::{human_bytes, human_ns};
 
@@ -33,6 +33,8 @@ pub struct ReportModel {
     pub targets: Vec<TargetView>,
     /// Medians of the instances' own compute time (warm samples).
     pub compute: Vec<ComputeRow>,
+    /// Target-specific figures (measures.csv), as medians.
+    pub measures: Vec<MeasureView>,
     /// Sample counts.
     pub totals: Totals,
     /// Harness figures (calibration, polling), formatted.
@@ -141,6 +143,21 @@ pub struct ComputeRow {
     pub p50: String,
 }
 
+/// The median of one target-specific figure.
+#[derive(Debug, Serialize, Clone)]
+pub struct MeasureView {
+    /// Target.
+    pub target: String,
+    /// Phase.
+    pub phase: String,
+    /// The figure's name (its unit is in the name).
+    pub measure: String,
+    /// Median over valid samples, formatted by its unit.
+    pub median: String,
+    /// Samples it covers.
+    pub n: usize,
+}
+
 /// Sample counts.
 #[derive(Debug, Serialize, Default)]
 pub struct Totals {
@@ -173,7 +190,12 @@ fn fmt_ratio(a: Option<u64>, b: Option<u64>) -> String {
 
 impl ReportModel {
     /// Builds the model from what a run wrote.
-    pub fn build(run: &RunInfo, samples: &[Sample], rows: &[SummaryRow]) -> ReportModel {
+    pub fn build(
+        run: &RunInfo,
+        samples: &[Sample],
+        measures: &[MeasureRow],
+        rows: &[SummaryRow],
+    ) -> ReportModel {
         let find = |t: &str, w: &str, p: &str| {
             rows.iter()
                 .find(|r| r.target == t && r.workload == w && r.phase == p)
@@ -414,6 +436,7 @@ impl ReportModel {
             skipped,
             targets,
             compute,
+            measures: measure_views(samples, measures, &target_names),
             totals: Totals {
                 samples: samples.len(),
                 valid,
@@ -437,6 +460,72 @@ impl ReportModel {
             s.valid && s.target == target && s.workload == workload && s.phase == phase
         })
     }
+}
+
+/// Medians of measures.csv per (target, phase, measure), over the measures
+/// of valid samples only.
+fn measure_views(
+    samples: &[Sample],
+    measures: &[MeasureRow],
+    targets: &[String],
+) -> Vec<MeasureView> {
+    use std::collections::HashSet;
+    let valid: HashSet<(&str, u32, &str, &str, &str)> = samples
+        .iter()
+        .filter(|s| s.valid)
+        .map(|s| {
+            (
+                s.target.as_str(),
+                s.round,
+                s.workload.as_str(),
+                s.phase.as_str(),
+                s.instance_id.as_str(),
+            )
+        })
+        .collect();
+    // (target rank, target, phase, measure)
+    type Key = (usize, String, String, String);
+    let mut groups: BTreeMap<Key, Vec<u64>> = BTreeMap::new();
+    for m in measures {
+        let key = (
+            m.target.as_str(),
+            m.round,
+            m.workload.as_str(),
+            m.phase.as_str(),
+            m.instance_id.as_str(),
+        );
+        if !valid.contains(&key) {
+            continue;
+        }
+        let rank = targets
+            .iter()
+            .position(|t| *t == m.target)
+            .unwrap_or(usize::MAX);
+        groups
+            .entry((rank, m.target.clone(), m.phase.clone(), m.measure.clone()))
+            .or_default()
+            .push(m.value);
+    }
+    groups
+        .into_iter()
+        .filter_map(|((_, target, phase, measure), values)| {
+            let m = stats::median(&values)?;
+            let median = if measure.ends_with("_bytes") {
+                human_bytes(m)
+            } else if measure.ends_with("_ns") {
+                human_ns(m)
+            } else {
+                m.to_string()
+            };
+            Some(MeasureView {
+                target,
+                phase,
+                measure,
+                median,
+                n: values.len(),
+            })
+        })
+        .collect()
 }
 
 fn compute_rows(samples: &[Sample], targets: &[String], workloads: &[String]) -> Vec<ComputeRow> {

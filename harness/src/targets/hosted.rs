@@ -288,6 +288,7 @@ impl Target for HostedTarget {
                 }),
             },
             response,
+            measures: Vec::new(),
         })
     }
 
@@ -350,6 +351,7 @@ impl Target for HostedTarget {
                 }),
             },
             response,
+            measures: Vec::new(),
         })
     }
 

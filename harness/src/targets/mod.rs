@@ -3,6 +3,7 @@
 //! target. Adding a target means a module here and a line in [`TargetKind`];
 //! the scheduler, the statistics and the reports do not change.
 
+pub mod container;
 pub mod hosted;
 pub mod isolate;
 pub mod process;
@@ -165,16 +166,24 @@ pub struct Started {
     pub instance: Instance,
     /// Its first (cold) response.
     pub response: Response,
+    /// Figures of the cold path itself (e.g. a boot's stages), if any.
+    pub measures: Measures,
 }
+
+/// Named figures a target measures beyond the common columns (a cgroup's
+/// usage, a runtime's own memory, a boot stage), written to measures.csv.
+pub type Measures = Vec<(String, u64)>;
 
 /// Resources an instance used, as the target accounts them. `None` means not
 /// measured, never zero.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     /// CPU time so far, in nanoseconds.
     pub cpu_ns: Option<u64>,
     /// Resident memory now.
     pub mem: Option<Memory>,
+    /// Target-specific figures, as they are now.
+    pub extra: Measures,
 }
 
 /// What a target counts as an instance's CPU and memory, said in the report.
@@ -293,6 +302,22 @@ pub enum TargetKind {
     Deno,
     /// workerd: the Rust workload's guest.wasm in a new isolate per tenant.
     WorkerdWasm,
+    /// runc with an OCI bundle, a network namespace of its own.
+    Runc,
+    /// crun with an OCI bundle, a network namespace of its own.
+    Crun,
+    /// podman, its bridge network.
+    Podman,
+    /// docker, its bridge network.
+    Docker,
+    /// runc, the host's network.
+    RuncHostnet,
+    /// crun, the host's network.
+    CrunHostnet,
+    /// podman, the host's network.
+    PodmanHostnet,
+    /// docker, the host's network.
+    DockerHostnet,
 }
 
 impl TargetKind {
@@ -308,6 +333,14 @@ impl TargetKind {
         TargetKind::WorkerdProcess,
         TargetKind::Deno,
         TargetKind::WorkerdWasm,
+        TargetKind::Runc,
+        TargetKind::Crun,
+        TargetKind::Podman,
+        TargetKind::Docker,
+        TargetKind::RuncHostnet,
+        TargetKind::CrunHostnet,
+        TargetKind::PodmanHostnet,
+        TargetKind::DockerHostnet,
     ];
 
     /// Registry name.
@@ -323,6 +356,14 @@ impl TargetKind {
             TargetKind::WorkerdProcess => "workerd-process",
             TargetKind::Deno => "deno",
             TargetKind::WorkerdWasm => "workerd-wasm",
+            TargetKind::Runc => "runc",
+            TargetKind::Crun => "crun",
+            TargetKind::Podman => "podman",
+            TargetKind::Docker => "docker",
+            TargetKind::RuncHostnet => "runc-hostnet",
+            TargetKind::CrunHostnet => "crun-hostnet",
+            TargetKind::PodmanHostnet => "podman-hostnet",
+            TargetKind::DockerHostnet => "docker-hostnet",
         }
     }
 
@@ -338,11 +379,20 @@ impl TargetKind {
             | TargetKind::WorkerdProcess
             | TargetKind::Deno
             | TargetKind::WorkerdWasm => Family::Isolate,
+            TargetKind::Runc
+            | TargetKind::Crun
+            | TargetKind::Podman
+            | TargetKind::Docker
+            | TargetKind::RuncHostnet
+            | TargetKind::CrunHostnet
+            | TargetKind::PodmanHostnet
+            | TargetKind::DockerHostnet => Family::Container,
         }
     }
 
     /// A fresh, unprepared target.
     pub fn build(self, paths: &Paths) -> Box<dyn Target> {
+        use container::{Net, Runtime};
         match self {
             TargetKind::Process => Box::new(process::ProcessTarget::native(paths)),
             TargetKind::Node => Box::new(process::ProcessTarget::node(paths)),
@@ -354,6 +404,46 @@ impl TargetKind {
             TargetKind::WorkerdProcess => Box::new(isolate::workerd_process(paths)),
             TargetKind::Deno => Box::new(isolate::deno(paths)),
             TargetKind::WorkerdWasm => Box::new(isolate::workerd_wasm(paths)),
+            TargetKind::Runc => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Runc,
+                Net::Own,
+            )),
+            TargetKind::Crun => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Crun,
+                Net::Own,
+            )),
+            TargetKind::Podman => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Podman,
+                Net::Own,
+            )),
+            TargetKind::Docker => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Docker,
+                Net::Own,
+            )),
+            TargetKind::RuncHostnet => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Runc,
+                Net::Host,
+            )),
+            TargetKind::CrunHostnet => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Crun,
+                Net::Host,
+            )),
+            TargetKind::PodmanHostnet => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Podman,
+                Net::Host,
+            )),
+            TargetKind::DockerHostnet => Box::new(container::ContainerTarget::new(
+                paths,
+                Runtime::Docker,
+                Net::Host,
+            )),
         }
     }
 

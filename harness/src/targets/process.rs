@@ -153,6 +153,7 @@ impl Target for ProcessTarget {
                 handle: Box::new(launched.process),
             },
             response: launched.ready.response,
+            measures: Vec::new(),
         })
     }
 

@@ -87,7 +87,8 @@ impl Log {
         }
     }
 
-    fn stdio(&self) -> Result<Stdio, TargetError> {
+    /// A handle on the log for a child's stdout or stderr.
+    pub fn stdio(&self) -> Result<Stdio, TargetError> {
         self.file
             .try_clone()
             .map(Stdio::from)
@@ -181,7 +182,11 @@ impl Spawned {
     /// CPU so far and memory now, summed over the process group.
     pub fn usage(&self) -> Usage {
         let (cpu_ns, mem) = proc::usage_of(&proc::group_members(self.child.id()));
-        Usage { cpu_ns, mem }
+        Usage {
+            cpu_ns,
+            mem,
+            extra: Vec::new(),
+        }
     }
 }
 

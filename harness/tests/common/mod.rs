@@ -197,6 +197,28 @@ pub fn start(
         .map_err(|e| e.to_string())
 }
 
+/// Waits until the run writing under `out` has more than `rows` samples on
+/// disk (panics after `patience`).
+pub fn wait_for_samples(out: &Path, rows: usize, patience: Duration) {
+    let until = std::time::Instant::now() + patience;
+    loop {
+        let written = std::fs::read_dir(out.join("results"))
+            .ok()
+            .and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.file_name() != "latest")))
+            .and_then(|e| std::fs::read_to_string(e.path().join("samples.csv")).ok())
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0);
+        if written > rows {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "fewer than {rows} samples within {patience:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The samples of one (target, workload, phase).
 pub fn rows<'a>(
     samples: &'a [Sample],

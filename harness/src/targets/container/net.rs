@@ -1,0 +1,181 @@
+//! A network of its own for one runc/crun container: a named network
+//! namespace and a veth pair with a /30 on each end, made with `ip -batch`
+//! before the container starts (as a CNI plugin would) and removed after it.
+//! The harness reaches the container on its own address; no bridge, NAT or
+//! forwarding is involved.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Names of everything coldbench creates start with these.
+pub const NETNS_PREFIX: &str = "coldbench-";
+const LINK_PREFIX: &str = "cbh";
+
+/// One container's namespace and veth pair.
+#[derive(Clone, Debug)]
+pub struct Veth {
+    /// Namespace name (`coldbench-<tag>-<n>`).
+    pub netns: String,
+    /// Host end of the pair.
+    pub host_if: String,
+    /// Host end's address.
+    pub host_ip: Ipv4Addr,
+    /// Container end's address (its `eth0`).
+    pub guest_ip: Ipv4Addr,
+}
+
+fn ip_batch(netns: Option<&str>, commands: &str) -> Result<(), String> {
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    let mut child = cmd
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ip (install iproute2: `just setup`): {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("ip has no stdin")?
+        .write_all(commands.as_bytes())
+        .map_err(|e| format!("ip -batch: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("ip -batch: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip -batch failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Veth {
+    /// Names and addresses for container number `n` of run `tag` (a pid).
+    /// Each gets a /30 out of 10.200.0.0/16.
+    pub fn plan(tag: u32, n: u32) -> Veth {
+        let slot = (tag % 64) * 256 + n % 256;
+        let base = u32::from(Ipv4Addr::new(10, 200, 0, 0)) + slot * 4;
+        Veth {
+            netns: format!("{NETNS_PREFIX}{tag}-{n}"),
+            host_if: format!("{LINK_PREFIX}{tag}n{n}"),
+            host_ip: Ipv4Addr::from(base + 1),
+            guest_ip: Ipv4Addr::from(base + 2),
+        }
+    }
+
+    /// Creates the namespace and the pair (two `ip -batch` runs). A name
+    /// already taken is an error before anything is made; on any failure
+    /// what was made is removed again.
+    pub fn create(&self) -> Result<(), String> {
+        let Veth {
+            netns,
+            host_if,
+            host_ip,
+            guest_ip,
+        } = self;
+        if PathBuf::from("/sys/class/net").join(host_if).exists() {
+            return Err(format!(
+                "interface {host_if} already exists: its address is taken"
+            ));
+        }
+        if self.netns_path().exists() {
+            return Err(format!("network namespace {netns} already exists"));
+        }
+        let host_side = format!(
+            "netns add {netns}\nlink add {host_if} type veth peer name eth0 netns {netns}\n\
+             addr add {host_ip}/30 dev {host_if}\nlink set {host_if} up\n"
+        );
+        let guest_side =
+            format!("addr add {guest_ip}/30 dev eth0\nlink set eth0 up\nlink set lo up\n");
+        ip_batch(None, &host_side)
+            .and_then(|()| ip_batch(Some(netns), &guest_side))
+            .inspect_err(|_| {
+                let _ = self.remove();
+            })
+    }
+
+    /// Where runtimes join the namespace.
+    pub fn netns_path(&self) -> PathBuf {
+        PathBuf::from("/var/run/netns").join(&self.netns)
+    }
+
+    /// Removes the pair and the namespace, and checks both are gone.
+    pub fn remove(&self) -> Result<(), String> {
+        // Deleting one end removes both; the namespace goes with its mount.
+        let _ = ip_batch(None, &format!("link del {}\n", self.host_if));
+        let _ = ip_batch(None, &format!("netns del {}\n", self.netns));
+        let mut left = Vec::new();
+        if PathBuf::from("/sys/class/net").join(&self.host_if).exists() {
+            left.push(format!("link {}", self.host_if));
+        }
+        if self.netns_path().exists() {
+            left.push(format!("netns {}", self.netns));
+        }
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} still present", left.join(" and ")))
+        }
+    }
+}
+
+/// Removes namespaces and links that runs which are no longer alive left
+/// behind (`coldbench-<pid>-…`, `cbh<pid>n…` of a dead pid).
+pub fn sweep_dead_runs() {
+    let dead = |tag: &str| {
+        tag.parse::<u32>()
+            .is_ok_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists())
+    };
+    for entry in std::fs::read_dir("/var/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(NETNS_PREFIX) {
+            if rest.split('-').next().is_some_and(dead) {
+                let _ = ip_batch(None, &format!("netns del {name}\n"));
+            }
+        }
+    }
+    for entry in std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(LINK_PREFIX) {
+            if rest.split('n').next().is_some_and(dead) {
+                let _ = ip_batch(None, &format!("link del {name}\n"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_are_distinct_and_fit_interface_name_limits() {
+        let a = Veth::plan(4_194_303, 255);
+        assert!(a.host_if.len() <= 15, "{} exceeds IFNAMSIZ", a.host_if);
+        let b = Veth::plan(1234, 1);
+        let c = Veth::plan(1234, 2);
+        assert_ne!(b.host_ip, c.host_ip);
+        assert_eq!(
+            u32::from(b.guest_ip),
+            u32::from(b.host_ip) + 1,
+            "both ends share a /30"
+        );
+        assert_eq!(u32::from(c.host_ip) - u32::from(b.host_ip), 4);
+    }
+}
