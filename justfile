@@ -14,7 +14,7 @@ setup:
     targets/setup.sh
 
 # Build the harness and every artifact the targets run.
-build: build-fn build-wasm build-rootfs
+build: build-fn build-wasm build-rootfs build-microvm
     cargo build --release -p coldbench
 
 # The static native function server (artifacts/coldbench-fn): the same binary
@@ -35,6 +35,11 @@ build-rootfs: build-fn
     install -m 0755 {{artifacts}}/coldbench-fn "$rootfs"/coldbench-fn
     tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf {{artifacts}}/rootfs.tar .
     sha256sum {{artifacts}}/rootfs.tar
+
+# The microVM guest: the kernel `just setup` fetched, as an ELF for PVH boot,
+# and an initramfs whose /init is the static function server.
+build-microvm: build-fn
+    targets/microvm/build.sh {{artifacts}}
 
 # The wasm32 guest from workloads/rust (unchanged source), built by Debian's
 # rustc 1.63 (rustup cannot add targets here), the test guest that misbehaves
@@ -71,7 +76,7 @@ targets: build
     target/release/coldbench targets
 
 # Run every test (unit, integration on real targets, snapshots).
-test: setup build-fn build-wasm build-rootfs
+test: setup build-fn build-wasm build-rootfs build-microvm
     cargo test --workspace
 
 # The criterion benchmarks (cold start, warm invoke, workload compute).

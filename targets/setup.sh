@@ -29,6 +29,13 @@ need_pkg crun
 need_pkg podman
 need_pkg docker.io /usr/sbin/dockerd
 need_pkg iproute2
+# microVM family: QEMU, and the tools that unpack the guest kernel and
+# build its initramfs.
+need_pkg qemu-system-x86 qemu-system-x86_64
+need_pkg cpio
+need_pkg lz4
+need_pkg zstd
+need_pkg xz-utils
 
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -39,6 +46,29 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
         echo "setup: missing ${missing_pkgs[*]}: run 'sudo just setup' (targets that need them will be skipped)" >&2
     fi
 fi
+# The microVMs' guest kernel: Debian's cloud kernel, this ABI preferred
+# (pinned); if the archive no longer has it, the current one, recorded in
+# artifacts/kernel/PACKAGE either way (and from there in every run.json).
+KERNEL_PACKAGE=linux-image-6.1.0-56-cloud-amd64
+kernel_dir=artifacts/kernel
+if [ ! -f "$kernel_dir/PACKAGE" ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p "$kernel_dir" && chmod 0777 "$kernel_dir"
+    fetch() { (cd "$kernel_dir" && apt-get download -q "$1" >/dev/null 2>&1); }
+    package=$KERNEL_PACKAGE
+    if ! fetch "$package"; then
+        apt-get update -q >/dev/null
+        fetch "$package" || {
+            package=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+            echo "setup: $KERNEL_PACKAGE is no longer in the archive; using $package"
+            fetch "$package"
+        }
+    fi
+    deb=$(ls "$kernel_dir"/"$package"_*.deb | head -1)
+    rm -rf "$kernel_dir/root" && dpkg -x "$deb" "$kernel_dir/root"
+    echo "$package $(dpkg-deb -f "$deb" Version)" > "$kernel_dir/PACKAGE"
+    echo "setup: guest kernel $(cat "$kernel_dir/PACKAGE")"
+fi
+
 # crun refuses a cgroup-v1 hybrid host while cgroup2 still holds a
 # controller (these machines leave hugetlb there): mount each such
 # controller as v1, as the other controllers are.

@@ -276,30 +276,14 @@ fn an_interrupted_run_leaves_no_container_behind() {
             return;
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coldbench"))
-        .args([
-            "run",
-            "--targets",
-            "runc,crun,podman,docker",
-            "--workloads",
-            "palindrome-large",
-            "--samples",
-            "20",
-            "--no-report",
-            "--out",
-        ])
-        .arg(dir.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_for_samples(dir.path(), 3, Duration::from_secs(120));
-    let pid = child.id();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let args = [
+        "--targets",
+        "runc,crun,podman,docker",
+        "--workloads",
+        "palindrome-large",
+        "--samples",
+        "20",
+    ];
+    let (pid, _dir) = common::interrupted_run(&args, &[], 3);
     assert!(leftovers(pid).is_empty(), "{:?}", leftovers(pid));
 }

@@ -158,34 +158,16 @@ fn sigint_stops_a_run_cleanly_keeping_what_was_measured() {
     let Some(_) = common::require(TargetKind::Node) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let tag = format!("COLDBENCH_TEST_TAG={}", common::unique_tag("sigint"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coldbench"))
-        .env("COLDBENCH_TEST_TAG", tag.split_once('=').unwrap().1)
-        .args([
-            "run",
-            "--targets",
-            "node",
-            "--workloads",
-            "palindrome-large",
-            "--samples",
-            "50",
-            "--no-report",
-            "--out",
-        ])
-        .arg(dir.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until at least one sample is on disk, then interrupt.
-    common::wait_for_samples(dir.path(), 0, std::time::Duration::from_secs(60));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    let tag = common::unique_tag("sigint");
+    let args = [
+        "--targets",
+        "node",
+        "--workloads",
+        "palindrome-large",
+        "--samples",
+        "50",
+    ];
+    let (_, dir) = common::interrupted_run(&args, &[("COLDBENCH_TEST_TAG", &tag)], 0);
     let run_dir = dir.path().join("results/latest");
     let info = read_run_info(&run_dir).unwrap();
     assert_eq!(info.status, RunStatus::Interrupted);

@@ -262,6 +262,10 @@ fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
     }
 }
 
+/// The shortest connect attempt: time enough for a handshake with a slow
+/// (emulated) guest.
+pub const CONNECT_MIN: Duration = Duration::from_millis(10);
+
 /// How the cold path waits for an instance: connect attempts, spaced by an
 /// interval that grows with the time already waited. The interval bounds the
 /// error of a cold measurement: readiness is seen at most one interval late.
@@ -294,10 +298,13 @@ impl Poll {
     /// One-line description for reports.
     pub fn describe(&self) -> String {
         format!(
-            "connect attempts every max({:?}, {:.0}% of the time waited), at most {:?} apart",
+            "connect attempts every max({:?}, {:.0}% of the time waited), at most {:?} apart; \
+             an attempt that gets no answer (a SYN dropped by a guest not yet up) is given up after \
+             the same interval, and no less than {:?}",
             self.min,
             self.fraction * 100.0,
-            self.max
+            self.max,
+            CONNECT_MIN
         )
     }
 }
@@ -348,9 +355,14 @@ pub fn first_response(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let connect_timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_secs(1));
+        // A SYN to an address whose owner is not up yet (a VM's NIC) is
+        // dropped, not refused: give up on it after one poll interval (and
+        // no less than a handshake needs), so readiness is still seen at
+        // most an interval late.
+        let connect_timeout = poll
+            .interval(started.elapsed())
+            .max(CONNECT_MIN)
+            .min(deadline.saturating_duration_since(Instant::now()));
         let last = match Conn::connect(endpoint.addr, connect_timeout) {
             Ok(mut conn) => match conn.request(request, deadline) {
                 Ok(response) => {

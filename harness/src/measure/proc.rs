@@ -62,6 +62,42 @@ pub fn memory(pid: u32) -> io::Result<Memory> {
     })
 }
 
+/// PSS and RSS of the largest mapping of `pid` that is at least `min_bytes`
+/// long (a VMM's guest RAM), from `/proc/<pid>/smaps`.
+pub fn largest_mapping(pid: u32, min_bytes: u64) -> Option<Memory> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let kb = |line: &str| -> u64 {
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    let mut best: Option<(u64, Memory)> = None;
+    let mut current: Option<(u64, Memory)> = None;
+    let mut close = |current: &mut Option<(u64, Memory)>| {
+        if let Some((size, m)) = current.take() {
+            if size >= min_bytes && best.as_ref().is_none_or(|(s, _)| size > *s) {
+                best = Some((size, m));
+            }
+        }
+    };
+    for line in text.lines() {
+        if line.starts_with("Size:") {
+            close(&mut current);
+            current = Some((kb(line), Memory::default()));
+        } else if let Some((_, m)) = current.as_mut() {
+            if line.starts_with("Rss:") {
+                m.rss_bytes = kb(line);
+            } else if line.starts_with("Pss:") {
+                m.pss_bytes = kb(line);
+            }
+        }
+    }
+    close(&mut current);
+    best.map(|(_, m)| m)
+}
+
 /// Fields of `/proc/<pid>/stat` after the command name: (state, ppid, pgrp).
 fn stat_fields(pid: u32) -> Option<(char, u32, u32)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

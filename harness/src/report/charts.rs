@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use super::model::ReportModel;
-use crate::results::Sample;
+use crate::results::{MeasureRow, Sample};
 use crate::stats;
 use crate::units::{human_bytes, human_ns};
 
@@ -25,6 +25,12 @@ pub struct Chart {
     pub caption: String,
     /// The SVG document.
     pub svg: String,
+    /// Series names and their colours (`#rrggbb`), shown under the chart.
+    pub legend: Vec<(String, String)>,
+}
+
+fn hex(c: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
 
 /// One series of dots: values per row (target).
@@ -42,8 +48,27 @@ const PALETTE: [RGBColor; 5] = [
     RGBColor(214, 39, 40),
 ];
 
+const BOOT_COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(214, 39, 40),
+    RGBColor(127, 127, 127),
+];
+
+/// Boot stages in the order they happen, as the microVM targets record them.
+const BOOT_STAGES: [(&str, &str); 6] = [
+    ("boot_vmm_ns", "VMM + loader"),
+    ("boot_kernel_ns", "kernel"),
+    ("boot_modules_ns", "modules"),
+    ("boot_net_ns", "network"),
+    ("boot_listen_ns", "listen"),
+    ("boot_listen_to_response_ns", "to first response"),
+];
+
 /// Every chart the data allows, in page order.
-pub fn all(model: &ReportModel, samples: &[Sample]) -> Vec<Chart> {
+pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> Vec<Chart> {
     let targets = &model.target_names;
     let mut charts = Vec::new();
     let pick = |workload: &str, phase: &str, f: fn(&Sample) -> Option<u64>| -> Vec<Vec<f64>> {
@@ -134,7 +159,123 @@ pub fn all(model: &ReportModel, samples: &[Sample]) -> Vec<Chart> {
             human_ns,
         );
     }
+    if let Some(chart) = boot_breakdown(samples, measures) {
+        charts.push(chart);
+    }
     charts
+}
+
+/// Stacked bars of the median boot stages of each target that records them
+/// (cold samples that were valid).
+fn boot_breakdown(samples: &[Sample], measures: &[MeasureRow]) -> Option<Chart> {
+    use std::collections::HashSet;
+    let valid: HashSet<(&str, u32, &str, &str)> = samples
+        .iter()
+        .filter(|s| s.valid && s.phase == "cold")
+        .map(|s| {
+            (
+                s.target.as_str(),
+                s.round,
+                s.workload.as_str(),
+                s.instance_id.as_str(),
+            )
+        })
+        .collect();
+    let mut targets: Vec<String> = Vec::new();
+    for m in measures {
+        if m.measure == BOOT_STAGES[0].0 && !targets.contains(&m.target) {
+            targets.push(m.target.clone());
+        }
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    let median_ms = |target: &str, stage: &str| -> f64 {
+        let values: Vec<u64> = measures
+            .iter()
+            .filter(|m| m.target == target && m.measure == stage && m.phase == "cold")
+            .filter(|m| {
+                valid.contains(&(
+                    m.target.as_str(),
+                    m.round,
+                    m.workload.as_str(),
+                    m.instance_id.as_str(),
+                ))
+            })
+            .map(|m| m.value)
+            .collect();
+        stats::median(&values).unwrap_or(0) as f64 / 1e6
+    };
+    let rows: Vec<Vec<f64>> = targets
+        .iter()
+        .map(|t| {
+            BOOT_STAGES
+                .iter()
+                .map(|(stage, _)| median_ms(t, stage))
+                .collect()
+        })
+        .collect();
+    let total = rows
+        .iter()
+        .map(|r| r.iter().sum::<f64>())
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), String> {
+        let height = 90 + 40 * targets.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let n = targets.len();
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .margin_right(30)
+            .x_label_area_size(40)
+            .y_label_area_size(150)
+            .build_cartesian_2d(0f64..total * 1.05, -0.5f64..n as f64 - 0.5)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc("milliseconds (medians of cold starts)")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let label_style = TextStyle::from(("sans-serif", 13).into_font())
+            .pos(Pos::new(HPos::Right, VPos::Center));
+        for (i, name) in targets.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(0.0, (n - 1 - i) as f64));
+            root.draw(&Text::new(name.clone(), (x - 8, y), label_style.clone()))
+                .map_err(|e| e.to_string())?;
+        }
+        for k in 0..BOOT_STAGES.len() {
+            let color = BOOT_COLORS[k % BOOT_COLORS.len()];
+            let bars = rows.iter().enumerate().map(|(i, stages)| {
+                let start: f64 = stages[..k].iter().sum();
+                let y = (n - 1 - i) as f64;
+                Rectangle::new(
+                    [(start, y - 0.3), (start + stages[k], y + 0.3)],
+                    color.filled(),
+                )
+            });
+            chart.draw_series(bars).map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())
+    })();
+    Some(Chart {
+        id: "boot".into(),
+        title: "Boot breakdown".into(),
+        caption: match drawn {
+            Ok(()) => "Where a microVM's cold start goes, from the markers its init writes to the serial console: VMM and loader (host time to init minus the guest clock), the kernel (the guest clock at init), loading the virtio modules, configuring the network, binding the server, then the host's first response.".into(),
+            Err(e) => format!("Boot breakdown (chart could not be drawn: {e})"),
+        },
+        svg,
+        legend: BOOT_STAGES
+            .iter()
+            .zip(BOOT_COLORS)
+            .map(|((_, label), color)| (label.to_string(), hex(color)))
+            .collect(),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -155,18 +296,24 @@ fn push(
     if series.is_empty() {
         return;
     }
+    let legend = series
+        .iter()
+        .map(|s| (s.name.clone(), hex(s.color)))
+        .collect();
     match dot_chart(x_label, rows, &series, fmt) {
         Ok(svg) => charts.push(Chart {
             id,
             title,
             caption,
             svg,
+            legend,
         }),
         Err(e) => charts.push(Chart {
             id,
             title,
             caption: format!("{caption} (chart could not be drawn: {e})"),
             svg: String::new(),
+            legend,
         }),
     }
 }
@@ -179,7 +326,11 @@ fn dot_chart(
 ) -> Result<String, String> {
     let all = series.iter().flat_map(|s| s.rows.iter().flatten().copied());
     let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (lo, hi) = (lo / 1.5, hi * 1.5);
+    // Whole decades, so that a narrow range still shows labelled ticks.
+    let (lo, hi) = (
+        10f64.powf(lo.log10().floor()),
+        10f64.powf((hi * 1.01).log10().ceil()),
+    );
     let n = rows.len().max(1);
     let height = 90 + 34 * n as u32 + 12 * series.len() as u32;
     let mut svg = String::new();
@@ -188,6 +339,7 @@ fn dot_chart(
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
+            .margin_right(30)
             .x_label_area_size(40)
             .y_label_area_size(150)
             .build_cartesian_2d((lo..hi).log_scale(), -0.5f64..n as f64 - 0.5)
@@ -206,7 +358,7 @@ fn dot_chart(
         let label_style = TextStyle::from(("sans-serif", 13).into_font())
             .pos(Pos::new(HPos::Right, VPos::Center));
         for (i, name) in rows.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(lo, i as f64));
+            let (x, y) = chart.backend_coord(&(lo, (n - 1 - i) as f64));
             root.draw(&Text::new(name.clone(), (x - 8, y), label_style.clone()))
                 .map_err(|e| e.to_string())?;
         }
@@ -219,21 +371,17 @@ fn dot_chart(
                     // A small deterministic jitter keeps equal values apart.
                     let jitter = ((j * 7919) % 11) as f64 / 11.0 * band * 0.6 - band * 0.3;
                     Circle::new(
-                        (v, row as f64 + offset + jitter),
+                        (v, (n - 1 - row) as f64 + offset + jitter),
                         3,
                         color.mix(0.55).filled(),
                     )
                 })
             });
-            chart
-                .draw_series(dots)
-                .map_err(|e| e.to_string())?
-                .label(s.name.clone())
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+            chart.draw_series(dots).map_err(|e| e.to_string())?;
             let medians = s.rows.iter().enumerate().filter_map(|(row, values)| {
                 let ints: Vec<u64> = values.iter().map(|v| *v as u64).collect();
                 let m = stats::median(&ints)? as f64;
-                let y = row as f64 + offset;
+                let y = (n - 1 - row) as f64 + offset;
                 Some(PathElement::new(
                     vec![(m, y - band * 0.5), (m, y + band * 0.5)],
                     color.stroke_width(3),
@@ -241,14 +389,6 @@ fn dot_chart(
             });
             chart.draw_series(medians).map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)

@@ -23,10 +23,10 @@ pub fn render(m: &ReportModel) -> String {
     out.push_str("| target | family | workload | cold p50 (95% CI) | warm p50 | host-cold p50 | CPU/cold start | PSS | n cold / warm / host-cold |\n");
     out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     for h in &m.headline {
-        let accel = if h.accel.is_empty() || h.accel == "none" {
-            String::new()
-        } else {
-            format!(" ({})", h.accel)
+        let accel = match h.accel.as_str() {
+            "" | "none" => String::new(),
+            "tcg" => " (TCG: emulated)".to_string(),
+            other => format!(" ({other})"),
         };
         let _ = writeln!(
             out,
@@ -40,6 +40,13 @@ pub fn render(m: &ReportModel) -> String {
             h.cold_cpu,
             h.pss,
             h.counts
+        );
+    }
+    if !m.emulated.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n> Emulated (TCG, no working KVM here): {}. Shown, but kept out of comparisons across families.",
+            m.emulated.join(", ")
         );
     }
     if !m.ratios.is_empty() {

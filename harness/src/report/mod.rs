@@ -76,7 +76,7 @@ pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
     fs::create_dir_all(out_dir).map_err(write_err(out_dir))?;
     let html_path = out_dir.join("index.html");
     let md_path = out_dir.join("summary.md");
-    let page = html::render(&model, &charts::all(&model, &samples))?;
+    let page = html::render(&model, &charts::all(&model, &samples, &measures))?;
     fs::write(&html_path, page).map_err(write_err(&html_path))?;
     fs::write(&md_path, markdown::render(&model)).map_err(write_err(&md_path))?;
     if let (Some(parent), Some(name)) = (out_dir.parent(), out_dir.file_name()) {

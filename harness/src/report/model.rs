@@ -45,6 +45,8 @@ pub struct ReportModel {
     pub workloads: Vec<String>,
     /// Target names in report order, measured ones only.
     pub target_names: Vec<String>,
+    /// Targets whose guests ran under emulation (TCG): shown, not compared.
+    pub emulated: Vec<String>,
 }
 
 /// Headline figures of one (target, workload).
@@ -297,8 +299,19 @@ impl ReportModel {
                 .map(|c| c.p50_ns)
         };
         let mut ratios = Vec::new();
+        // Targets run under emulation (TCG) are shown, but kept out of every
+        // comparison across families: their times measure the emulator.
+        let emulated: Vec<String> = run
+            .targets
+            .iter()
+            .filter(|t| t.measured && t.accel == "tcg")
+            .map(|t| t.name.clone())
+            .collect();
         if target_names.iter().any(|t| t == BASELINE) {
-            for t in target_names.iter().filter(|t| *t != BASELINE) {
+            for t in target_names
+                .iter()
+                .filter(|t| *t != BASELINE && !emulated.contains(t))
+            {
                 for w in &workloads {
                     let p50 =
                         |target: &str, phase: &str| find(target, w, phase).and_then(|r| r.p50_ns);
@@ -446,6 +459,7 @@ impl ReportModel {
             environment,
             workloads,
             target_names,
+            emulated,
         }
     }
 

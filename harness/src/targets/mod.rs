@@ -6,6 +6,8 @@
 pub mod container;
 pub mod hosted;
 pub mod isolate;
+pub mod microvm;
+pub mod netdev;
 pub mod process;
 pub mod spawn;
 pub mod wasm;
@@ -318,6 +320,12 @@ pub enum TargetKind {
     PodmanHostnet,
     /// docker, the host's network.
     DockerHostnet,
+    /// QEMU's microvm machine.
+    QemuMicrovm,
+    /// Firecracker.
+    Firecracker,
+    /// Cloud Hypervisor.
+    CloudHypervisor,
 }
 
 impl TargetKind {
@@ -341,6 +349,9 @@ impl TargetKind {
         TargetKind::CrunHostnet,
         TargetKind::PodmanHostnet,
         TargetKind::DockerHostnet,
+        TargetKind::QemuMicrovm,
+        TargetKind::Firecracker,
+        TargetKind::CloudHypervisor,
     ];
 
     /// Registry name.
@@ -364,6 +375,9 @@ impl TargetKind {
             TargetKind::CrunHostnet => "crun-hostnet",
             TargetKind::PodmanHostnet => "podman-hostnet",
             TargetKind::DockerHostnet => "docker-hostnet",
+            TargetKind::QemuMicrovm => "qemu-microvm",
+            TargetKind::Firecracker => "firecracker",
+            TargetKind::CloudHypervisor => "cloud-hypervisor",
         }
     }
 
@@ -387,12 +401,16 @@ impl TargetKind {
             | TargetKind::CrunHostnet
             | TargetKind::PodmanHostnet
             | TargetKind::DockerHostnet => Family::Container,
+            TargetKind::QemuMicrovm | TargetKind::Firecracker | TargetKind::CloudHypervisor => {
+                Family::Microvm
+            }
         }
     }
 
     /// A fresh, unprepared target.
     pub fn build(self, paths: &Paths) -> Box<dyn Target> {
         use container::{Net, Runtime};
+        use microvm::vmm::Vmm;
         match self {
             TargetKind::Process => Box::new(process::ProcessTarget::native(paths)),
             TargetKind::Node => Box::new(process::ProcessTarget::node(paths)),
@@ -444,6 +462,13 @@ impl TargetKind {
                 Runtime::Docker,
                 Net::Host,
             )),
+            TargetKind::QemuMicrovm => Box::new(microvm::MicrovmTarget::new(paths, Vmm::Qemu)),
+            TargetKind::Firecracker => {
+                Box::new(microvm::MicrovmTarget::new(paths, Vmm::Firecracker))
+            }
+            TargetKind::CloudHypervisor => {
+                Box::new(microvm::MicrovmTarget::new(paths, Vmm::CloudHypervisor))
+            }
         }
     }
 

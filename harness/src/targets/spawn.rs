@@ -47,44 +47,9 @@ impl Log {
         self.file.metadata().map(|m| m.len()).unwrap_or(0)
     }
 
-    /// What was written after `offset`, as `; its output: …` (or nothing):
-    /// the lines that say fatal, error, panic or abort if there are any (a
-    /// runtime's last words come before its stack trace), else the last ones.
+    /// What was written after `offset`, as `; its output: …` (or nothing).
     pub fn since(&self, offset: u64) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.path) {
-            let _ = f.seek(SeekFrom::Start(offset));
-            let _ = f.take(64 * 1024).read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        let telling: Vec<&str> = lines
-            .iter()
-            .filter(|l| {
-                let l = l.to_lowercase();
-                ["fatal", "error", "panic", "abort", "exception"]
-                    .iter()
-                    .any(|w| l.contains(w))
-            })
-            .take(3)
-            .copied()
-            .collect();
-        let chosen = if telling.is_empty() {
-            &lines[lines.len().saturating_sub(4)..]
-        } else {
-            &telling[..]
-        };
-        if chosen.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; its output: {}",
-                crate::spec::truncate(&chosen.join(" | "), 600)
-            )
-        }
+        telling_lines(&self.path, offset)
     }
 
     /// A handle on the log for a child's stdout or stderr.
@@ -93,6 +58,46 @@ impl Log {
             .try_clone()
             .map(Stdio::from)
             .map_err(|e| TargetError::Start(format!("cannot share {}: {e}", self.path.display())))
+    }
+}
+
+/// What `path` holds after `offset`, as `; its output: …` (or nothing):
+/// the lines that say fatal, error, panic or abort if there are any (a
+/// runtime's last words come before its stack trace), else the last ones.
+pub fn telling_lines(path: &Path, offset: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.seek(SeekFrom::Start(offset));
+        let _ = f.take(64 * 1024).read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let telling: Vec<&str> = lines
+        .iter()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            ["fatal", "error", "panic", "abort", "exception", "fail"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .take(3)
+        .copied()
+        .collect();
+    let chosen = if telling.is_empty() {
+        &lines[lines.len().saturating_sub(4)..]
+    } else {
+        &telling[..]
+    };
+    if chosen.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; its output: {}",
+            crate::spec::truncate(&chosen.join(" | "), 600)
+        )
     }
 }
 
@@ -124,6 +129,15 @@ impl Spawned {
             child,
             program: program.display().to_string(),
         })
+    }
+
+    /// Takes charge of a child spawned elsewhere (in its own process group,
+    /// `process_group(0)`), so that it is killed with its group like the rest.
+    pub fn adopt(child: Child, program: &str) -> Spawned {
+        Spawned {
+            child,
+            program: program.to_string(),
+        }
     }
 
     /// Pid of the child (and id of its process group).

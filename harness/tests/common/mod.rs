@@ -197,6 +197,40 @@ pub fn start(
         .map_err(|e| e.to_string())
 }
 
+/// Runs the `coldbench` binary with `run ARGS… --no-report --out <temp>`
+/// (and `env` added), interrupts it with SIGINT once more than `rows`
+/// samples are on disk, and checks it exits with 130. Returns its pid (the
+/// tag of everything it created) and its output folder.
+pub fn interrupted_run(
+    args: &[&str],
+    env: &[(&str, &str)],
+    rows: usize,
+) -> (u32, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coldbench"))
+        .arg("run")
+        .args(args)
+        .args(["--no-report", "--out"])
+        .arg(dir.path())
+        .envs(env.iter().copied())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_samples(dir.path(), rows, Duration::from_secs(120));
+    let pid = child.id();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "an interrupted run exits with 130"
+    );
+    (pid, dir)
+}
+
 /// Waits until the run writing under `out` has more than `rows` samples on
 /// disk (panics after `patience`).
 pub fn wait_for_samples(out: &Path, rows: usize, patience: Duration) {

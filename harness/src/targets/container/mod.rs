@@ -13,7 +13,6 @@
 //! and its network and checks that neither the runtime nor the kernel still
 //! has them. Leftovers of runs that died are swept at prepare.
 
-pub mod net;
 pub mod oci;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -24,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use self::net::Veth;
 use self::oci::{ContainerSpec, OciNet};
+use super::netdev::{self as net, Veth};
 use super::spawn::{self, Log};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, StartRequest, Started, Target,

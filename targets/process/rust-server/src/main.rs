@@ -9,6 +9,8 @@
 //! async runtime, no threads, one connection at a time (an instance serves one
 //! request at a time, as a Lambda instance does). What the harness measures at
 //! a cold start is exec, bind and the first request, nothing more.
+//!
+//! As a microVM's `/init` it first brings up the guest (vm_init.rs).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,11 +18,17 @@ use std::time::Instant;
 
 use coldbench_workload::{response_json, Workload, NAMES};
 
+mod vm_init;
+
 const USAGE: &str =
     "usage: coldbench-fn [--listen ADDR]   (default 127.0.0.1:8080, or $COLDBENCH_LISTEN)";
 
 fn main() {
     let mut listen = std::env::var("COLDBENCH_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let vm = vm_init::requested();
+    if vm {
+        listen = vm_init::boot();
+    }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -39,6 +47,9 @@ fn main() {
         Ok(l) => l,
         Err(e) => fail(&format!("coldbench-fn: cannot listen on {listen}: {e}")),
     };
+    if vm {
+        vm_init::marker("listen");
+    }
     let mut server = Server {
         instance: instance_id(),
         cold: true,

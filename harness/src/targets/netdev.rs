@@ -1,7 +1,13 @@
-//! A network of its own for one runc/crun container: a named network
-//! namespace and a veth pair with a /30 on each end, made with `ip -batch`
-//! before the container starts (as a CNI plugin would) and removed after it.
-//! The harness reaches the container on its own address; no bridge, NAT or
+//! Host-side network devices that give one instance an address of its own,
+//! made with `ip -batch` in the cold path (as a CNI plugin or a VMM's
+//! launcher would) and removed, and checked gone, at stop:
+//!
+//! - [`Veth`]: a named network namespace and a veth pair, a /30 on each end,
+//!   for a runc/crun container;
+//! - [`Tap`]: a TAP device with a /30 and a permanent neighbour entry for the
+//!   guest (so the first packet does not wait for ARP), for a microVM.
+//!
+//! The harness reaches the instance on its own address; no bridge, NAT or
 //! forwarding is involved.
 
 use std::io::Write;
@@ -12,6 +18,7 @@ use std::process::{Command, Stdio};
 /// Names of everything coldbench creates start with these.
 pub const NETNS_PREFIX: &str = "coldbench-";
 const LINK_PREFIX: &str = "cbh";
+const TAP_PREFIX: &str = "cbt";
 
 /// One container's namespace and veth pair.
 #[derive(Clone, Debug)]
@@ -127,8 +134,71 @@ impl Veth {
     }
 }
 
+/// One microVM's TAP device.
+#[derive(Clone, Debug)]
+pub struct Tap {
+    /// Device name (`cbt<tag>n<n>`).
+    pub name: String,
+    /// Host end's address.
+    pub host_ip: Ipv4Addr,
+    /// The guest's address.
+    pub guest_ip: Ipv4Addr,
+    /// The guest NIC's MAC (locally administered, from its address).
+    pub guest_mac: String,
+}
+
+impl Tap {
+    /// Names and addresses for VM number `n` of run `tag` (a pid): a /30 out
+    /// of 10.203.0.0/16.
+    pub fn plan(tag: u32, n: u32) -> Tap {
+        let slot = (tag % 64) * 256 + n % 256;
+        let base = u32::from(Ipv4Addr::new(10, 203, 0, 0)) + slot * 4;
+        let guest_ip = Ipv4Addr::from(base + 2);
+        let [a, b, c, d] = guest_ip.octets();
+        Tap {
+            name: format!("{TAP_PREFIX}{tag}n{n}"),
+            host_ip: Ipv4Addr::from(base + 1),
+            guest_ip,
+            guest_mac: format!("06:00:{a:02x}:{b:02x}:{c:02x}:{d:02x}"),
+        }
+    }
+
+    /// Creates the device (one `ip -batch` run); a name already taken is an
+    /// error before anything is made, and a failure removes what was made.
+    pub fn create(&self) -> Result<(), String> {
+        let Tap {
+            name,
+            host_ip,
+            guest_ip,
+            guest_mac,
+        } = self;
+        if PathBuf::from("/sys/class/net").join(name).exists() {
+            return Err(format!(
+                "interface {name} already exists: its address is taken"
+            ));
+        }
+        let commands = format!(
+            "tuntap add {name} mode tap\naddr add {host_ip}/30 dev {name}\nlink set {name} up\n\
+             neigh replace {guest_ip} lladdr {guest_mac} dev {name} nud permanent\n"
+        );
+        ip_batch(None, &commands).inspect_err(|_| {
+            let _ = self.remove();
+        })
+    }
+
+    /// Removes the device and checks it is gone.
+    pub fn remove(&self) -> Result<(), String> {
+        let _ = ip_batch(None, &format!("link del {}\n", self.name));
+        if PathBuf::from("/sys/class/net").join(&self.name).exists() {
+            Err(format!("tap {} still present", self.name))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Removes namespaces and links that runs which are no longer alive left
-/// behind (`coldbench-<pid>-…`, `cbh<pid>n…` of a dead pid).
+/// behind (`coldbench-<pid>-…`, `cbh<pid>n…`, `cbt<pid>n…` of a dead pid).
 pub fn sweep_dead_runs() {
     let dead = |tag: &str| {
         tag.parse::<u32>()
@@ -152,7 +222,10 @@ pub fn sweep_dead_runs() {
         .flatten()
     {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name.strip_prefix(LINK_PREFIX) {
+        if let Some(rest) = name
+            .strip_prefix(LINK_PREFIX)
+            .or_else(|| name.strip_prefix(TAP_PREFIX))
+        {
             if rest.split('n').next().is_some_and(dead) {
                 let _ = ip_batch(None, &format!("link del {name}\n"));
             }
@@ -163,6 +236,22 @@ pub fn sweep_dead_runs() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tap_plans_fit_interface_names_and_give_the_guest_a_stable_mac() {
+        let t = Tap::plan(4_194_303, 255);
+        assert!(t.name.len() <= 15, "{} exceeds IFNAMSIZ", t.name);
+        let t = Tap::plan(1, 1);
+        assert_eq!(
+            t.guest_mac,
+            format!(
+                "06:00:0a:cb:{:02x}:{:02x}",
+                t.guest_ip.octets()[2],
+                t.guest_ip.octets()[3]
+            )
+        );
+        assert_eq!(u32::from(t.guest_ip), u32::from(t.host_ip) + 1);
+    }
 
     #[test]
     fn plans_are_distinct_and_fit_interface_name_limits() {

@@ -1,0 +1,507 @@
+//! Family `microvm`: a real kernel in a real VMM per instance. The guest is
+//! Debian's cloud kernel (fetched by `just setup`, booted as an ELF vmlinux
+//! through PVH) and an initramfs whose `/init` is the static function server
+//! (`just build-microvm`); each VM gets a TAP device and an address of its own.
+//!
+//! - `qemu-microvm`: QEMU's microvm machine (Debian's qemu-system-x86);
+//! - `firecracker`, `cloud-hypervisor`: when their binaries are on PATH and
+//!   KVM really boots guests here (neither is packaged for Debian 12).
+//!
+//! The accelerator is probed at prepare with a bounded boot under KVM; when
+//! that does not answer, QEMU falls back to TCG (emulation) and every sample
+//! says so (`accel`). The guest's init writes boot markers to the serial
+//! console, which break the cold start down (measures.csv).
+
+pub mod serial;
+pub mod vmm;
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use self::serial::Console;
+use self::vmm::{Accel, Guest, Vmm};
+use super::netdev::Tap;
+use super::spawn::{self, Log, Spawned};
+use super::{
+    Accounting, Availability, Context, Facts, Family, Instance, Measures, StartRequest, Started,
+    Target, TargetError, Usage,
+};
+use crate::measure::http::{first_response, Endpoint};
+use crate::measure::proc;
+use crate::paths::Paths;
+
+/// Guest RAM.
+const MEMORY_MIB: u32 = 256;
+/// How long the KVM probe boot may take before KVM counts as not working.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// VMs started by this process: names and addresses derive from it.
+static STARTED: AtomicU32 = AtomicU32::new(0);
+
+/// A microVM target.
+pub struct MicrovmTarget {
+    vmm: Vmm,
+    name: String,
+    program: String,
+    kernel: PathBuf,
+    initrd: PathBuf,
+    kernel_package: PathBuf,
+    ctx: Option<Context>,
+    log: Option<Log>,
+    tag: u32,
+    accel: Accel,
+    tsc_khz: Option<u64>,
+    extra_cmdline: String,
+}
+
+/// One running VM.
+struct Vm {
+    process: Spawned,
+    tap: Tap,
+    console: Option<Console>,
+}
+
+impl Vm {
+    /// Kills the VMM, stops reading its console, removes the TAP; checks.
+    fn teardown(self) -> Result<(), String> {
+        let Vm {
+            process,
+            tap,
+            console,
+        } = self;
+        let mut problems = Vec::new();
+        if let Err(e) = process.stop() {
+            problems.push(e.to_string());
+        }
+        if let Some(console) = console {
+            console.finish();
+        }
+        if let Err(e) = tap.remove() {
+            problems.push(e);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// The host's TSC frequency in kHz, from /proc/cpuinfo.
+fn tsc_khz() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu MHz"))?
+        .trim_start_matches([' ', '\t', ':'])
+        .trim()
+        .parse()
+        .ok()?;
+    Some((mhz * 1000.0).round() as u64)
+}
+
+fn kvm_opens() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+/// Boot stages from the console's markers (ns): `boot_to_init_ns` (host:
+/// asking for the VM to its init's first line: VMM, firmware, kernel),
+/// `boot_kernel_ns` (the guest clock at init: the kernel's own share),
+/// `boot_vmm_ns` (the rest: VMM and loader before the kernel's clock ran),
+/// then module loading, network set-up, listening (guest clock), and from the
+/// listen marker's arrival to the first response (host).
+fn boot_measures(markers: &[serial::Marker], asked_at: Instant, responded: Instant) -> Measures {
+    let find = |stage: &str| markers.iter().find(|m| m.stage == stage);
+    let mut out = Measures::new();
+    let mut push = |name: &str, v: u64| out.push((name.to_string(), v));
+    if let Some(init) = find("init") {
+        let to_init = init.arrived.saturating_duration_since(asked_at).as_nanos() as u64;
+        push("boot_to_init_ns", to_init);
+        push("boot_kernel_ns", init.guest_ns);
+        push("boot_vmm_ns", to_init.saturating_sub(init.guest_ns));
+        let mut previous = init;
+        for stage in ["modules", "net", "listen"] {
+            if let Some(m) = find(stage) {
+                push(
+                    &format!("boot_{stage}_ns"),
+                    m.guest_ns.saturating_sub(previous.guest_ns),
+                );
+                previous = m;
+            }
+        }
+        if let Some(listen) = find("listen") {
+            push(
+                "boot_listen_to_response_ns",
+                responded
+                    .saturating_duration_since(listen.arrived)
+                    .as_nanos() as u64,
+            );
+        }
+    }
+    out
+}
+
+impl MicrovmTarget {
+    /// The target for `vmm`.
+    pub fn new(paths: &Paths, vmm: Vmm) -> MicrovmTarget {
+        let (name, program) = match vmm {
+            Vmm::Qemu => ("qemu-microvm", "qemu-system-x86_64"),
+            Vmm::Firecracker => ("firecracker", "firecracker"),
+            Vmm::CloudHypervisor => ("cloud-hypervisor", "cloud-hypervisor"),
+        };
+        MicrovmTarget {
+            vmm,
+            name: name.into(),
+            program: program.into(),
+            kernel: paths.artifact("microvm/vmlinux"),
+            initrd: paths.artifact("microvm/initramfs.cpio"),
+            kernel_package: paths.artifact("microvm/KERNEL"),
+            ctx: None,
+            log: None,
+            tag: std::process::id(),
+            accel: Accel::Tcg,
+            tsc_khz: None,
+            extra_cmdline: String::new(),
+        }
+    }
+
+    /// Appends `extra` to every guest's kernel command line (the tests use it
+    /// to make a guest that never becomes ready).
+    pub fn with_kernel_args(mut self, extra: &str) -> MicrovmTarget {
+        self.extra_cmdline = extra.to_string();
+        self
+    }
+
+    fn guest(&self, tap: &Tap, accel: Accel) -> Guest {
+        Guest {
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            memory_mib: MEMORY_MIB,
+            tap: tap.name.clone(),
+            mac: tap.guest_mac.clone(),
+            ip: tap.guest_ip.to_string(),
+            accel,
+            tsc_khz: self.tsc_khz,
+            extra_cmdline: self.extra_cmdline.clone(),
+        }
+    }
+
+    /// The VMM's arguments for `guest` (writing Firecracker's config file).
+    fn args(&self, guest: &Guest, n: u32) -> Result<Vec<String>, String> {
+        Ok(match self.vmm {
+            Vmm::Qemu => vmm::qemu_args(guest),
+            Vmm::CloudHypervisor => vmm::cloud_hypervisor_args(guest),
+            Vmm::Firecracker => {
+                let dir = self
+                    .ctx
+                    .as_ref()
+                    .ok_or("target was not prepared")?
+                    .log_dir
+                    .clone();
+                let config = dir.join(format!("{}-{n}.json", self.name));
+                let body =
+                    vmm::firecracker_config(guest, &dir.join(format!("{}-{n}.vmm.log", self.name)));
+                std::fs::write(&config, body.to_string())
+                    .map_err(|e| format!("writing {}: {e}", config.display()))?;
+                vec![
+                    "--no-api".into(),
+                    "--config-file".into(),
+                    config.display().to_string(),
+                ]
+            }
+        })
+    }
+
+    /// Boots a VM with `accel` and waits for its first response.
+    fn boot(&self, req: &StartRequest, accel: Accel) -> Result<(Vm, Started), TargetError> {
+        let (Some(log), Some(ctx)) = (&self.log, &self.ctx) else {
+            return Err(TargetError::Start("target was not prepared".into()));
+        };
+        let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
+        let tap = Tap::plan(self.tag, n);
+        tap.create().map_err(TargetError::Start)?;
+        let guest = self.guest(&tap, accel);
+        let args = match self.args(&guest, n) {
+            Ok(args) => args,
+            Err(e) => {
+                let _ = tap.remove();
+                return Err(TargetError::Start(e));
+            }
+        };
+        let serial_log = ctx.log_dir.join(format!("{}-{n}.serial.log", self.name));
+        let log_from = log.offset();
+        let child = Command::new(&self.program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.stdio()?)
+            .process_group(0)
+            .spawn();
+        let mut child = match child {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = tap.remove();
+                return Err(TargetError::Start(format!(
+                    "cannot run {}: {e}",
+                    self.program
+                )));
+            }
+        };
+        let console = child
+            .stdout
+            .take()
+            .and_then(|out| Console::start(out, &serial_log).ok());
+        let mut vm = Vm {
+            process: Spawned::adopt(child, &self.program),
+            tap,
+            console,
+        };
+        let endpoint = Endpoint::direct(SocketAddr::from((vm.tap.guest_ip, 8080)));
+        let request = endpoint.request(req.workload);
+        let ready = first_response(
+            &endpoint,
+            &request,
+            &ctx.poll,
+            req.asked_at,
+            req.deadline,
+            || {
+                if ctx.cancelled() {
+                    return Err("interrupted".into());
+                }
+                vm.process
+                    .alive()
+                    .map_err(|e| format!("the VMM {e} before the guest answered"))
+            },
+        );
+        match ready {
+            Ok(ready) => {
+                // The listen marker may still be on its way through the
+                // serial port: wait for it, outside the timed part.
+                let markers = vm
+                    .console
+                    .as_ref()
+                    .map(|c| {
+                        c.wait_for("listen", Duration::from_millis(500));
+                        c.markers()
+                    })
+                    .unwrap_or_default();
+                let measures = boot_measures(&markers, req.asked_at, ready.response.received_at);
+                let started = Started {
+                    instance: Instance {
+                        endpoint,
+                        conn: Some(ready.conn),
+                        handle: Box::new(()),
+                    },
+                    response: ready.response,
+                    measures,
+                };
+                Ok((vm, started))
+            }
+            Err(e) => {
+                let _ = vm.teardown();
+                let output = log.since(log_from);
+                let serial = spawn::telling_lines(&serial_log, 0);
+                Err(TargetError::Start(format!(
+                    "{e}{output}; the guest's serial log is kept at {}{}",
+                    serial_log.display(),
+                    serial.replacen("; its output:", " and ends:", 1)
+                )))
+            }
+        }
+    }
+
+    /// Boots once under KVM, bounded: whether KVM really runs guests here.
+    fn probe_kvm(&self) -> Result<(), String> {
+        if !kvm_opens() {
+            return Err("/dev/kvm is missing or cannot be opened".into());
+        }
+        let asked_at = Instant::now();
+        let req = StartRequest {
+            tenant: "kvm-probe",
+            workload: "hello",
+            asked_at,
+            deadline: asked_at + PROBE_TIMEOUT,
+        };
+        let (vm, started) = self.boot(&req, Accel::Kvm).map_err(|e| e.to_string())?;
+        drop(started);
+        vm.teardown()
+    }
+}
+
+impl Target for MicrovmTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn family(&self) -> Family {
+        Family::Microvm
+    }
+
+    fn availability(&self) -> Availability {
+        if !self.kernel.is_file() || !self.initrd.is_file() {
+            return Availability::Unavailable {
+                reason: "the guest kernel or initramfs is missing: run `just setup` (fetches the kernel), then `just build`".into(),
+            };
+        }
+        if !nix::unistd::Uid::effective().is_root() {
+            return Availability::Unavailable {
+                reason: "microVMs need root here (a TAP device per VM)".into(),
+            };
+        }
+        let hint = match self.vmm {
+            Vmm::Qemu => "qemu-system-x86_64 is not installed: run `just setup`".to_string(),
+            Vmm::Firecracker => "firecracker is not on PATH: it is not packaged for Debian 12; put a release binary \
+                                 (github.com/firecracker-microvm/firecracker/releases) on PATH on a host where KVM works"
+                .to_string(),
+            Vmm::CloudHypervisor => "cloud-hypervisor is not on PATH: it is not packaged for Debian 12; put a release \
+                                     binary (github.com/cloud-hypervisor/cloud-hypervisor/releases) on PATH on a host \
+                                     where KVM works"
+                .to_string(),
+        };
+        if spawn::resolve(Path::new(&self.program)).is_none() {
+            return Availability::Unavailable { reason: hint };
+        }
+        if self.vmm != Vmm::Qemu && !kvm_opens() {
+            return Availability::Unavailable {
+                reason: format!("{} needs KVM and /dev/kvm cannot be opened", self.program),
+            };
+        }
+        spawn::version(Path::new(&self.program), &hint)
+    }
+
+    fn prepare(&mut self, ctx: &Context) -> Result<Facts, TargetError> {
+        super::netdev::sweep_dead_runs();
+        let log = Log::open(ctx, &self.name)?;
+        self.ctx = Some(ctx.clone());
+        self.log = Some(log);
+        self.tsc_khz = tsc_khz();
+        let mut facts = Facts::new();
+        facts.insert(
+            "kernel_package".into(),
+            json!(std::fs::read_to_string(&self.kernel_package)
+                .unwrap_or_default()
+                .trim()),
+        );
+        spawn::file_facts(&mut facts, "kernel", &self.kernel)?;
+        spawn::file_facts(&mut facts, "initramfs", &self.initrd)?;
+        facts.insert("memory_mib".into(), json!(MEMORY_MIB));
+        facts.insert("vcpus".into(), json!(1));
+        facts.insert(
+            "network".into(),
+            json!("a TAP device per VM with a /30 and a permanent neighbour entry, made with `ip -batch` in the cold path"),
+        );
+        self.accel = match self.probe_kvm() {
+            Ok(()) => {
+                facts.insert(
+                    "accel_probe".into(),
+                    json!("a guest booted and answered under KVM: using KVM"),
+                );
+                Accel::Kvm
+            }
+            Err(why) if self.vmm == Vmm::Qemu => {
+                facts.insert(
+                    "accel_probe".into(),
+                    json!(format!(
+                        "no guest answered under KVM ({}): using TCG, emulation",
+                        crate::spec::truncate(&why, 300)
+                    )),
+                );
+                Accel::Tcg
+            }
+            Err(why) => {
+                return Err(TargetError::Prepare(format!(
+                    "{} needs KVM, and a guest did not boot under KVM here: {}",
+                    self.program,
+                    crate::spec::truncate(&why, 300)
+                )))
+            }
+        };
+        if let Some(khz) = self.tsc_khz {
+            facts.insert("tsc_khz".into(), json!(khz));
+        }
+        // The command line of a VM, exactly: only the TAP, MAC and address
+        // change from one VM to the next.
+        let example = Tap::plan(self.tag, STARTED.load(Ordering::Relaxed) + 1);
+        let guest = self.guest(&example, self.accel);
+        let args = match self.vmm {
+            Vmm::Firecracker => vmm::firecracker_config(&guest, Path::new("<log>")).to_string(),
+            _ => self
+                .args(&guest, 0)
+                .map(|a| {
+                    shlex::try_join(a.iter().map(String::as_str)).unwrap_or_else(|_| a.join(" "))
+                })
+                .unwrap_or_default(),
+        };
+        facts.insert(
+            "command_line".into(),
+            json!(format!("{} {args}", self.program)),
+        );
+        Ok(facts)
+    }
+
+    fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        let (vm, mut started) = self.boot(req, self.accel)?;
+        started.instance.handle = Box::new(vm);
+        Ok(started)
+    }
+
+    fn measure(&mut self, instance: &Instance) -> Usage {
+        let Some(vm) = instance.handle.downcast_ref::<Vm>() else {
+            return Usage::default();
+        };
+        let mut usage = vm.process.usage();
+        // Firecracker's memory test: the VMM's own memory is what is left
+        // when the guest's RAM mapping is taken out.
+        if let (Some(mem), Some(ram)) = (
+            usage.mem,
+            proc::largest_mapping(vm.process.pid(), u64::from(MEMORY_MIB) << 20),
+        ) {
+            usage
+                .extra
+                .push(("guest_ram_pss_bytes".into(), ram.pss_bytes));
+            usage.extra.push((
+                "vmm_overhead_pss_bytes".into(),
+                mem.pss_bytes.saturating_sub(ram.pss_bytes),
+            ));
+            usage.extra.push((
+                "vmm_overhead_rss_bytes".into(),
+                mem.rss_bytes.saturating_sub(ram.rss_bytes),
+            ));
+        }
+        usage
+    }
+
+    fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
+        let Instance { conn, handle, .. } = instance;
+        drop(conn);
+        let vm = handle
+            .downcast::<Vm>()
+            .map_err(|_| TargetError::Cleanup("not a VM of this target".into()))?;
+        vm.teardown().map_err(TargetError::Cleanup)
+    }
+
+    fn accel(&self) -> &str {
+        self.accel.as_str()
+    }
+
+    fn accounting(&self) -> Accounting {
+        Accounting {
+            cpu: format!("the {} process, all threads (vCPU and device threads)", self.program),
+            memory: format!(
+                "PSS and RSS of the {} process; measures.csv adds the guest RAM mapping's PSS and the VMM's own \
+                 overhead without it (vmm_overhead_pss_bytes, as Firecracker's memory test counts)",
+                self.program
+            ),
+        }
+    }
+}

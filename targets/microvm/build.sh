@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds what the microVM targets boot, from the kernel `just setup` fetched
+# (artifacts/kernel/) and the static function server (artifacts/coldbench-fn):
+#   artifacts/microvm/vmlinux         the kernel as an ELF, for PVH direct boot
+#   artifacts/microvm/initramfs.cpio  /init (the function server) and the
+#                                     virtio modules, loaded in name order
+#   artifacts/microvm/KERNEL          which kernel package it came from
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+artifacts=${1:-$here/../../artifacts}
+kernel=$artifacts/kernel
+out=$artifacts/microvm
+if [ ! -f "$kernel/PACKAGE" ]; then
+    echo "build-microvm: no guest kernel: run 'just setup' (it downloads Debian's cloud kernel)" >&2
+    exit 1
+fi
+read -r package version < "$kernel/PACKAGE"
+release=$(ls "$kernel/root/lib/modules")
+mkdir -p "$out"
+"$here/extract-vmlinux.py" "$kernel/root/boot/vmlinuz-$release" "$out/vmlinux"
+
+# virtio over MMIO (QEMU microvm, Firecracker) and PCI (Cloud Hypervisor),
+# and the network driver. Whatever the kernel has built in is skipped.
+modules=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio failover net_failover virtio_net)
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{dev,proc,lib/modules}
+chmod 0755 "$stage"
+install -m 0755 "$artifacts/coldbench-fn" "$stage/init"
+i=10
+for m in "${modules[@]}"; do
+    file=$(find "$kernel/root/lib/modules/$release" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
+    if [ -z "$file" ]; then
+        grep -q "/$m.ko" "$kernel/root/lib/modules/$release/modules.builtin" 2>/dev/null \
+            || { echo "build-microvm: module $m not found in $package" >&2; exit 1; }
+        continue
+    fi
+    target="$stage/lib/modules/$i-$m.ko"
+    case "$file" in
+        *.xz) xz -dc "$file" > "$target" ;;
+        *.zst) zstd -dcq "$file" > "$target" ;;
+        *) cp "$file" "$target" ;;
+    esac
+    i=$((i + 1))
+done
+find "$stage" -exec touch -h -d @0 {} +
+(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) > "$out/initramfs.cpio"
+echo "$package $version" > "$out/KERNEL"
+sha256sum "$out/vmlinux" "$out/initramfs.cpio"
