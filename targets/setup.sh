@@ -36,6 +36,8 @@ need_pkg cpio
 need_pkg lz4
 need_pkg zstd
 need_pkg xz-utils
+# The report is checked in a real browser, and screenshotted.
+need_pkg chromium
 
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then

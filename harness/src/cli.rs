@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 
+use crate::fingerprint::Fingerprint;
 use crate::measure::http::Poll;
 use crate::paths::Paths;
 use crate::plan::{Plan, Profile};
@@ -37,6 +38,23 @@ pub enum Command {
     Targets,
     /// Run the matrix and write results/<run-id>/ and reports/<run-id>/.
     Run(RunArgs),
+    /// Compare two runs: per (target, workload, phase) the change in p50 and
+    /// p99 and its significance; exit status 1 on a significant regression.
+    Compare {
+        /// The run to compare against (a run folder, e.g. results/<id>).
+        base: PathBuf,
+        /// The new run.
+        new: PathBuf,
+        /// Smallest p50 change, in percent, that counts (the noise threshold).
+        #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
+        threshold: f64,
+        /// Significance level of the permutation test.
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// Also write the table as a self-contained HTML page.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// Re-render a run's report from its raw files (run.json, samples.csv).
     Report {
         /// The run folder, e.g. results/latest.
@@ -56,7 +74,7 @@ pub struct RunArgs {
     /// Workloads, comma-separated [default: all].
     #[arg(long, value_delimiter = ',', value_parser = parse_workload)]
     pub workloads: Vec<String>,
-    /// Phases to record, comma-separated: cold, warm, host-cold [default: all].
+    /// Phases to run, comma-separated: cold, warm, host-cold, density [default: all].
     #[arg(long, value_delimiter = ',', value_parser = Phase::parse)]
     pub phases: Vec<Phase>,
     /// Cold samples (rounds) per (target, workload) [default: from --profile].
@@ -80,6 +98,12 @@ pub struct RunArgs {
     /// Smallest readiness-poll interval, in microseconds (it bounds the cold error).
     #[arg(long, default_value_t = 50, value_name = "MICROSECONDS")]
     pub poll_min_us: u64,
+    /// Density sweep: the most idle instances per target [default: from --profile: 16 quick, 64 full].
+    #[arg(long, value_name = "N")]
+    pub density_max: Option<u32>,
+    /// Density sweep: memory the instances of one target may take [default: a third of RAM, at most 8 GiB].
+    #[arg(long, value_name = "MIB")]
+    pub density_budget_mib: Option<u64>,
     /// Write raw data only, no report.
     #[arg(long)]
     pub no_report: bool,
@@ -120,6 +144,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Targets => targets(),
         Command::Run(args) => run(args),
+        Command::Compare {
+            base,
+            new,
+            threshold,
+            alpha,
+            html,
+        } => compare(&base, &new, threshold, alpha, html.as_deref()),
         Command::Report { run_dir, out } => {
             let out = out.unwrap_or_else(|| report::default_dir(&run_dir));
             let r = report::render(&run_dir, &out)?;
@@ -128,9 +159,86 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 r.html.display(),
                 r.markdown.display()
             );
+            look(&r.dir)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn compare(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    threshold: f64,
+    alpha: f64,
+    html: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::compare::{self, Options, Verdict};
+    if !(threshold >= 0.0 && (0.0..1.0).contains(&alpha)) {
+        bail!("--threshold must be a percentage >= 0 and --alpha between 0 and 1");
+    }
+    let read = |dir: &std::path::Path| {
+        crate::results::read_samples(&dir.join("samples.csv")).with_context(|| {
+            format!(
+                "{} is not a run folder (expected results/<run-id>)",
+                dir.display()
+            )
+        })
+    };
+    let opts = Options {
+        threshold: threshold / 100.0,
+        alpha,
+        ..Options::default()
+    };
+    let changes = compare::compare(&read(base)?, &read(new)?, &opts);
+    if changes.is_empty() {
+        bail!("the two runs have no (target, workload, phase) in common");
+    }
+    let name = |p: &std::path::Path| {
+        let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let table = compare::markdown(&changes, &name(base), &name(new), &opts);
+    print!("{table}");
+    if let Some(path) = html {
+        std::fs::write(
+            path,
+            report::html::render_markdown_page("coldbench compare", &table)?,
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let regressions = changes
+        .iter()
+        .filter(|c| c.verdict == Verdict::Regression)
+        .count();
+    Ok(if regressions > 0 {
+        eprintln!("{regressions} significant regression(s)");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Has a real browser render the report, when one is installed.
+fn look(report_dir: &std::path::Path) -> anyhow::Result<()> {
+    let Some(browser) = report::browser::find() else {
+        eprintln!("browser check skipped: no chromium on PATH (`just setup` installs it)");
+        return Ok(());
+    };
+    let seen = report::browser::check(&browser, report_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "the report does not render right in {}: {e}",
+            browser.display()
+        )
+    })?;
+    eprintln!(
+        "browser check: {} charts and {} tables rendered; screenshot: {}",
+        seen.charts,
+        seen.tables,
+        seen.screenshot.display()
+    );
+    Ok(())
 }
 
 fn targets() -> anyhow::Result<ExitCode> {
@@ -189,6 +297,14 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             min: Duration::from_micros(args.poll_min_us.max(1)),
             ..Poll::default()
         },
+        density_max: args
+            .density_max
+            .unwrap_or(args.profile.density_max())
+            .max(1),
+        density_budget_bytes: args
+            .density_budget_mib
+            .map(|mib| mib << 20)
+            .unwrap_or_else(|| (Fingerprint::collect().memory_bytes / 3).min(8 << 30)),
     };
 
     // Precise sleeps in the readiness poll: the default 50 µs timer slack
@@ -241,6 +357,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(&r.markdown).unwrap_or_default()
         );
         eprintln!("report: {}", r.html.display());
+        look(&r.dir)?;
     }
     Ok(match outcome.status {
         RunStatus::Interrupted => {

@@ -14,6 +14,8 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod compare;
+pub mod density;
 pub mod fingerprint;
 pub mod measure;
 pub mod paths;

@@ -43,6 +43,14 @@ impl Profile {
             Profile::Full => 150,
         }
     }
+
+    /// Most idle instances the density sweep starts per target.
+    pub fn density_max(self) -> u32 {
+        match self {
+            Profile::Quick => 16,
+            Profile::Full => 64,
+        }
+    }
 }
 
 /// Everything that decides what a run measures; stored in run.json.
@@ -66,6 +74,34 @@ pub struct Plan {
     pub timeout: Duration,
     /// Readiness polling on the cold path.
     pub poll: Poll,
+    /// Density sweep: the most idle instances per target (steps 1, 4, 16, …).
+    #[serde(default = "default_density_max")]
+    pub density_max: u32,
+    /// Density sweep: stop before a step whose memory would pass this.
+    #[serde(default = "default_density_budget")]
+    pub density_budget_bytes: u64,
+}
+
+fn default_density_max() -> u32 {
+    Profile::Quick.density_max()
+}
+
+fn default_density_budget() -> u64 {
+    4 << 30
+}
+
+impl Plan {
+    /// The density sweep's steps: 1, 4, 16, … up to `density_max`.
+    pub fn density_steps(&self) -> Vec<u32> {
+        let mut steps = vec![1];
+        while steps.last().is_some_and(|&n| n * 4 <= self.density_max) {
+            steps.push(steps.last().unwrap_or(&1) * 4);
+        }
+        if steps.last() != Some(&self.density_max) && self.density_max > 1 {
+            steps.push(self.density_max);
+        }
+        steps
+    }
 }
 
 /// What a cell does.
@@ -156,7 +192,24 @@ mod tests {
             profile: Profile::Quick,
             timeout: Duration::from_secs(30),
             poll: Poll::default(),
+            density_max: 16,
+            density_budget_bytes: 1 << 30,
         }
+    }
+
+    #[test]
+    fn density_steps_grow_by_four_up_to_the_maximum() {
+        let with = |max| {
+            Plan {
+                density_max: max,
+                ..plan(1)
+            }
+            .density_steps()
+        };
+        assert_eq!(with(16), [1, 4, 16]);
+        assert_eq!(with(64), [1, 4, 16, 64]);
+        assert_eq!(with(10), [1, 4, 10]);
+        assert_eq!(with(1), [1]);
     }
 
     #[test]

@@ -71,6 +71,25 @@ pub struct MeasureRow {
     pub value: u64,
 }
 
+/// One step of a density sweep (density.csv): the memory of `tenants` idle
+/// instances of a target, together, as its family accounts it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DensityRow {
+    /// Run id.
+    pub run_id: String,
+    /// Target name.
+    pub target: String,
+    /// Family.
+    pub family: String,
+    /// Idle instances alive.
+    pub tenants: u32,
+    /// Their memory together.
+    pub memory_bytes: u64,
+}
+
+/// Columns of density.csv.
+pub const DENSITY_COLUMNS: [&str; 5] = ["run_id", "target", "family", "tenants", "memory_bytes"];
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -129,6 +148,9 @@ pub struct RunInfo {
     pub calibration: Option<Calibration>,
     /// Things the user should know (cleanup problems, …).
     pub warnings: Vec<String>,
+    /// Where and why each density sweep ended.
+    #[serde(default)]
+    pub density_notes: Vec<String>,
 }
 
 /// A run folder could not be written or read.
@@ -281,6 +303,14 @@ pub const MEASURE_COLUMNS: [&str; 8] = [
 
 /// Reads every row of a samples.csv.
 pub fn read_samples(path: &Path) -> Result<Vec<Sample>, ResultsError> {
+    read_rows(path)
+}
+
+/// Reads every row of a density.csv; a run without one has none.
+pub fn read_density(path: &Path) -> Result<Vec<DensityRow>, ResultsError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
     read_rows(path)
 }
 

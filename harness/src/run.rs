@@ -23,8 +23,8 @@ use crate::plan::{CellKind, Plan};
 use crate::progress::Progress;
 use crate::protocol::{self, Expect};
 use crate::results::{
-    self, MeasureRow, ResultsError, RowWriter, RunInfo, RunStatus, Sample, TargetInfo,
-    MEASURE_COLUMNS, SAMPLE_COLUMNS,
+    self, DensityRow, MeasureRow, ResultsError, RowWriter, RunInfo, RunStatus, Sample, TargetInfo,
+    DENSITY_COLUMNS, MEASURE_COLUMNS, SAMPLE_COLUMNS,
 };
 use crate::spec::Spec;
 use crate::stats;
@@ -108,6 +108,7 @@ pub fn execute(
         targets: infos,
         calibration: None,
         warnings: Vec::new(),
+        density_notes: Vec::new(),
     };
     let skipped: Vec<(String, String)> = info
         .targets
@@ -199,6 +200,40 @@ pub fn execute(
             }
             progress.cell_done(&line);
             all.extend(samples);
+        }
+    }
+    if plan.has(Phase::Density) && status == RunStatus::Complete {
+        let mut density =
+            RowWriter::<DensityRow>::create(&run_dir, "density.csv", &DENSITY_COLUMNS)?;
+        for t in active.iter_mut() {
+            if req.cancel.load(Ordering::Relaxed) {
+                status = RunStatus::Interrupted;
+                break;
+            }
+            if !t.phases().contains(&Phase::Density) {
+                continue;
+            }
+            let sweep = crate::density::sweep(t.as_mut(), &plan, &run_id, &req.cancel);
+            for row in &sweep.rows {
+                density.write(row)?;
+                progress.note(&format!(
+                    "density  {}: {} instances, {}",
+                    row.target,
+                    row.tenants,
+                    crate::units::human_bytes(row.memory_bytes)
+                ));
+            }
+            density.flush()?;
+            for note in sweep.notes {
+                let note = format!("{}: {note}", t.name());
+                progress.note(&note);
+                info.density_notes.push(note);
+            }
+            for w in t.take_notes() {
+                let w = format!("{}: {w}", t.name());
+                progress.note(&format!("warning: {w}"));
+                info.warnings.push(w);
+            }
         }
     }
     for t in active.iter_mut() {
@@ -544,7 +579,7 @@ impl CellRun<'_> {
     /// `round 2/5  process  hello: cold 1.02 ms, warm 95.3 µs (3)  [1 invalid]`
     fn describe(&self, round: usize, rounds: usize) -> String {
         let mut parts = Vec::new();
-        for phase in Phase::ALL {
+        for phase in Phase::SAMPLED {
             let lat: Vec<u64> = self
                 .samples
                 .iter()

@@ -97,6 +97,55 @@ pub fn bootstrap_median_ci(
     Some((at(0.025), at(0.975)))
 }
 
+/// How many values lie more than 3.5 robust z-scores from the median:
+/// |x − median| / (1.4826 · MAD) > 3.5 (Iglewicz and Hoaglin). Outliers are
+/// counted and reported, never removed.
+pub fn mad_outliers(values: &[u64]) -> usize {
+    let Some(m) = median(values) else { return 0 };
+    let deviations: Vec<u64> = values.iter().map(|&v| v.abs_diff(m)).collect();
+    let mad = median(&deviations).unwrap_or(0) as f64 * 1.4826;
+    if mad == 0.0 {
+        return 0;
+    }
+    values
+        .iter()
+        .filter(|&&v| v.abs_diff(m) as f64 / mad > 3.5)
+        .count()
+}
+
+/// The median of per-round ratios `a / b` (each pair measured in the same
+/// round, so drift hits both) with a bootstrap 95% CI of that median.
+pub fn paired_ratio(
+    pairs: &[(f64, f64)],
+    rng: &mut impl Rng,
+    resamples: usize,
+) -> Option<(f64, f64, f64)> {
+    let mut ratios: Vec<f64> = pairs
+        .iter()
+        .filter(|(_, b)| *b > 0.0)
+        .map(|(a, b)| a / b)
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    let median_of = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[(v.len() - 1) / 2]
+    };
+    let mid = median_of(&mut ratios);
+    let mut medians = Vec::with_capacity(resamples);
+    let mut draw = vec![0.0; ratios.len()];
+    for _ in 0..resamples {
+        for slot in draw.iter_mut() {
+            *slot = ratios[rng.random_range(0..ratios.len())];
+        }
+        medians.push(median_of(&mut draw));
+    }
+    medians.sort_by(f64::total_cmp);
+    let at = |q: f64| medians[((resamples - 1) as f64 * q).round() as usize];
+    Some((mid, at(0.025), at(0.975)))
+}
+
 /// Sort key that puts phases in report order.
 fn phase_rank(phase: &str) -> u8 {
     match phase {
@@ -241,6 +290,25 @@ mod tests {
         assert_eq!(cold.max_ns, Some(300));
         assert_eq!(cold.mean_ns, Some(200));
         assert_eq!(rows[1].phase, "warm");
+    }
+
+    #[test]
+    fn outliers_are_counted_by_their_distance_from_the_median() {
+        let mut values: Vec<u64> = (0..20).map(|i| 1000 + i * 5).collect();
+        assert_eq!(mad_outliers(&values), 0);
+        values.push(5000);
+        assert_eq!(mad_outliers(&values), 1);
+        assert_eq!(mad_outliers(&[7, 7, 7]), 0, "no spread, no outlier");
+    }
+
+    #[test]
+    fn paired_ratios_take_each_round_together() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // Drift doubles both targets' times in later rounds: the ratio stays 2.
+        let pairs: Vec<(f64, f64)> = (1..=10).map(|r| (2.0 * r as f64, r as f64)).collect();
+        let (mid, lo, hi) = paired_ratio(&pairs, &mut rng, 500).unwrap();
+        assert_eq!((mid, lo, hi), (2.0, 2.0, 2.0));
+        assert_eq!(paired_ratio(&[(1.0, 0.0)], &mut rng, 10), None);
     }
 
     #[test]

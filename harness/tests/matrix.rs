@@ -34,6 +34,8 @@ fn a_run_of_process_and_node_gives_valid_data_and_a_report() {
         "4",
         "--seed",
         "7",
+        "--density-max",
+        "4",
         "--out",
         out,
     ])
@@ -99,7 +101,21 @@ fn a_run_of_process_and_node_gives_valid_data_and_a_report() {
     ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "missing {id}");
     }
-    assert_eq!(html.matches("<svg").count(), 4 + 3, "one SVG per chart");
+    // Latency per workload, memory, CPU, compute, density.
+    assert_eq!(html.matches("<svg").count(), 4 + 4, "one SVG per chart");
+    let density = coldbench::results::read_density(&run_dir.join("density.csv")).unwrap();
+    let steps: Vec<u32> = density
+        .iter()
+        .filter(|d| d.target == "node")
+        .map(|d| d.tenants)
+        .collect();
+    assert_eq!(steps, [1, 4], "density steps up to --density-max");
+    if coldbench::report::browser::find().is_some() {
+        assert!(
+            report.join("screenshot.png").exists(),
+            "the run's report was looked at in a browser"
+        );
+    }
     for external in ["src=\"http", "href=\"http", "<link", "@import", "url(http"] {
         assert!(
             !html.contains(external),

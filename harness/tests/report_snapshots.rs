@@ -69,13 +69,15 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
         plan: Plan {
             targets: targets.iter().map(|s| s.to_string()).collect(),
             workloads: workloads.iter().map(|s| s.to_string()).collect(),
-            phases: Phase::ALL.to_vec(),
+            phases: Phase::SAMPLED.to_vec(),
             samples: 5,
             warm_samples: 5,
             seed: 3,
             profile: Profile::Quick,
             timeout: Duration::from_secs(30),
             poll: Poll::default(),
+            density_max: 16,
+            density_budget_bytes: 1 << 30,
         },
         fingerprint: Fingerprint {
             cpu_model: "Test CPU".into(),
@@ -109,6 +111,7 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
             .collect(),
         calibration: None,
         warnings: vec![],
+        density_notes: vec![],
     };
     (info, samples)
 }
@@ -122,7 +125,7 @@ fn summary_markdown() {
         &info.plan.workloads,
         info.plan.seed,
     );
-    let model = ReportModel::build(&info, &samples, &[], &rows);
+    let model = ReportModel::build(&info, &samples, &[], &[], &rows);
     insta::assert_snapshot!(markdown::render(&model));
 }
 
@@ -139,4 +142,40 @@ fn summary_csv() {
     let path = dir.path().join("summary.csv");
     coldbench::results::write_summary(&path, &rows).unwrap();
     insta::assert_snapshot!(std::fs::read_to_string(path).unwrap());
+}
+
+#[test]
+fn the_report_renders_in_a_real_browser() {
+    let Some(browser) = coldbench::report::browser::find() else {
+        assert!(
+            std::env::var_os("COLDBENCH_SKIP_UNAVAILABLE").is_some(),
+            "no chromium on PATH: run `just setup` (set COLDBENCH_SKIP_UNAVAILABLE=1 to skip)"
+        );
+        eprintln!("SKIPPED: no chromium on PATH");
+        return;
+    };
+    let (info, samples) = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("results").join(&info.run_id);
+    std::fs::create_dir_all(&run_dir).unwrap();
+    coldbench::results::write_run_info(&run_dir, &info).unwrap();
+    let mut w = csv::Writer::from_path(run_dir.join("samples.csv")).unwrap();
+    for s in &samples {
+        w.serialize(s).unwrap();
+    }
+    w.flush().unwrap();
+    let out = coldbench::report::default_dir(&run_dir);
+    coldbench::report::render(&run_dir, &out).unwrap();
+    let seen = coldbench::report::browser::check(&browser, &out).unwrap();
+    // Latency for both workloads, memory, CPU, compute: every one drawn.
+    assert_eq!(seen.charts, 5, "{seen:?}");
+    assert!(seen.tables >= 8, "{seen:?}");
+    assert!(std::fs::read(&seen.screenshot)
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+    assert_eq!(
+        seen.screenshot.parent(),
+        Some(out.as_path()),
+        "kept beside the report"
+    );
 }

@@ -29,6 +29,32 @@ pub struct Chart {
     pub legend: Vec<(String, String)>,
 }
 
+impl Chart {
+    /// A chart whose drawing may have failed: then its caption says why.
+    fn new(
+        id: &str,
+        title: &str,
+        caption: &str,
+        svg: Result<String, String>,
+        legend: Vec<(String, String)>,
+    ) -> Chart {
+        let (svg, caption) = match svg {
+            Ok(svg) => (svg, caption.to_string()),
+            Err(e) => (
+                String::new(),
+                format!("{caption} (chart could not be drawn: {e})"),
+            ),
+        };
+        Chart {
+            id: id.into(),
+            title: title.into(),
+            caption,
+            svg,
+            legend,
+        }
+    }
+}
+
 fn hex(c: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
@@ -40,22 +66,9 @@ struct Series {
     rows: Vec<Vec<f64>>,
 }
 
-const PALETTE: [RGBColor; 5] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(214, 39, 40),
-];
+const PALETTE: [RGBColor; 5] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3]];
 
-const BOOT_COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(214, 39, 40),
-    RGBColor(127, 127, 127),
-];
+const BOOT_COLORS: [RGBColor; 6] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3], LINES[7]];
 
 /// Boot stages in the order they happen, as the microVM targets record them.
 const BOOT_STAGES: [(&str, &str); 6] = [
@@ -159,10 +172,104 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> 
             human_ns,
         );
     }
+    if let Some(chart) = density_chart(model) {
+        charts.push(chart);
+    }
     if let Some(chart) = boot_breakdown(samples, measures) {
         charts.push(chart);
     }
     charts
+}
+
+/// Ten colours for charts with one line per target.
+const LINES: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Memory against idle tenants, one line per target, log-log.
+fn density_chart(model: &ReportModel) -> Option<Chart> {
+    let lines: Vec<(&str, &[(u32, u64)])> = model
+        .density
+        .iter()
+        .filter(|d| !d.series.is_empty())
+        .map(|d| (d.target.as_str(), d.series.as_slice()))
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let max_tenants = lines
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
+    let (lo, hi) = lines
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.1.max(1) as f64))
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = (
+        10f64.powf(lo.log10().floor()),
+        10f64.powf((hi * 1.01).log10().ceil()),
+    );
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), String> {
+        let root = SVGBackend::with_string(&mut svg, (900, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .margin_right(30)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .build_cartesian_2d((1f64..max_tenants * 1.2).log_scale(), (lo..hi).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("idle instances (log scale)")
+            .y_desc("memory, together (log scale)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| human_bytes(*v as u64))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, (_, series)) in lines.iter().enumerate() {
+            let color = LINES[i % LINES.len()];
+            let points: Vec<(f64, f64)> = series
+                .iter()
+                .map(|&(n, b)| (n as f64, b.max(1) as f64))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 4, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())
+    })();
+    Some(Chart::new(
+        "density",
+        "Density: memory against idle tenants",
+        "Each line is one target's density sweep: the memory of N idle instances together, as its family accounts it. Parallel lines with a low start are what packing density looks like; the slope (linear, in the Density table) is the memory of one more tenant.",
+        drawn.map(|()| svg),
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.to_string(), hex(LINES[i % LINES.len()])))
+            .collect(),
+    ))
 }
 
 /// Stacked bars of the median boot stages of each target that records them
@@ -262,20 +369,17 @@ fn boot_breakdown(samples: &[Sample], measures: &[MeasureRow]) -> Option<Chart> 
         }
         root.present().map_err(|e| e.to_string())
     })();
-    Some(Chart {
-        id: "boot".into(),
-        title: "Boot breakdown".into(),
-        caption: match drawn {
-            Ok(()) => "Where a microVM's cold start goes, from the markers its init writes to the serial console: VMM and loader (host time to init minus the guest clock), the kernel (the guest clock at init), loading the virtio modules, configuring the network, binding the server, then the host's first response.".into(),
-            Err(e) => format!("Boot breakdown (chart could not be drawn: {e})"),
-        },
-        svg,
-        legend: BOOT_STAGES
+    Some(Chart::new(
+        "boot",
+        "Boot breakdown",
+        "Where a microVM's cold start goes, from the markers its init writes to the serial console: VMM and loader (host time to init minus the guest clock), the kernel (the guest clock at init), loading the virtio modules, configuring the network, binding the server, then the host's first response.",
+        drawn.map(|()| svg),
+        BOOT_STAGES
             .iter()
             .zip(BOOT_COLORS)
             .map(|((_, label), color)| (label.to_string(), hex(color)))
             .collect(),
-    })
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -300,22 +404,13 @@ fn push(
         .iter()
         .map(|s| (s.name.clone(), hex(s.color)))
         .collect();
-    match dot_chart(x_label, rows, &series, fmt) {
-        Ok(svg) => charts.push(Chart {
-            id,
-            title,
-            caption,
-            svg,
-            legend,
-        }),
-        Err(e) => charts.push(Chart {
-            id,
-            title,
-            caption: format!("{caption} (chart could not be drawn: {e})"),
-            svg: String::new(),
-            legend,
-        }),
-    }
+    charts.push(Chart::new(
+        &id,
+        &title,
+        &caption,
+        dot_chart(x_label, rows, &series, fmt),
+        legend,
+    ));
 }
 
 fn dot_chart(

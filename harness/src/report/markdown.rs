@@ -49,16 +49,32 @@ pub fn render(m: &ReportModel) -> String {
             m.emulated.join(", ")
         );
     }
-    if !m.ratios.is_empty() {
-        out.push_str("\n| target | workload | cold ÷ process | warm ÷ process | compute ÷ process |\n|---|---|---:|---:|---:|\n");
-        for r in &m.ratios {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                r.target, r.workload, r.cold, r.warm, r.compute
-            );
-        }
-    }
+    table(
+        &mut out,
+        "",
+        "| target | workload | cold ÷ process | warm ÷ process | compute ÷ process |\n|---|---|---:|---:|---:|",
+        m.ratios
+            .iter()
+            .map(|r| [&r.target, &r.workload, &r.cold, &r.warm, &r.compute].map(String::as_str).to_vec()),
+    );
+    table(
+        &mut out,
+        "**The comparison** (emulated targets left out)\n\n",
+        "| family | cold start (hello p50) | memory per tenant | CPU per warm invocation | tenants per GiB |\n|---|---|---|---|---:|",
+        m.families
+            .iter()
+            .map(|f| [&f.family, &f.cold, &f.memory, &f.cpu, &f.per_gib].map(String::as_str).to_vec()),
+    );
+    table(
+        &mut out,
+        "**Density** (least-squares fit of memory against idle instances)\n\n",
+        "| target | memory per tenant | shared baseline | R² |\n|---|---:|---:|---:|",
+        m.density.iter().map(|d| {
+            [&d.target, &d.per_tenant, &d.baseline, &d.r2]
+                .map(String::as_str)
+                .to_vec()
+        }),
+    );
     if !m.flagged.is_empty() {
         out.push_str("\n**Flagged samples**\n\n");
         for f in &m.flagged {
@@ -89,4 +105,21 @@ pub fn render(m: &ReportModel) -> String {
         f.cpu_model, f.cores, f.kernel, f.cgroup_mode
     );
     out
+}
+
+/// Appends a titled Markdown table, or nothing when there are no rows.
+fn table<'a>(
+    out: &mut String,
+    title: &str,
+    header: &str,
+    rows: impl Iterator<Item = Vec<&'a str>>,
+) {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "\n{title}{header}");
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
 }

@@ -3,7 +3,10 @@
 //! SVG charts) and `reports/<run-id>/summary.md` (the headline table, fit for a
 //! CI job summary). `coldbench report RUN_DIR` re-renders them at any time.
 
+pub mod browser;
 pub mod charts;
+pub mod comparison;
+pub mod cost;
 pub mod html;
 pub mod markdown;
 pub mod model;
@@ -64,11 +67,12 @@ pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
     let run = results::read_run_info(run_dir)?;
     let samples = results::read_samples(&run_dir.join("samples.csv"))?;
     let measures = results::read_measures(&run_dir.join("measures.csv"))?;
+    let density = results::read_density(&run_dir.join("density.csv"))?;
     let target_order: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
     let rows = stats::summarize(&samples, &target_order, &run.plan.workloads, run.plan.seed);
     results::write_summary(&run_dir.join("summary.csv"), &rows)?;
 
-    let model = model::ReportModel::build(&run, &samples, &measures, &rows);
+    let model = model::ReportModel::build(&run, &samples, &measures, &density, &rows);
     let write_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| ReportError::Write { path, source }

@@ -5,7 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::results::{MeasureRow, RunInfo, RunStatus, Sample};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::comparison::{self, ClaimRow, FamilyRow, Figure};
+use super::cost::{self, CostRow};
+use crate::density::{fit, Fit};
+use crate::results::{DensityRow, MeasureRow, RunInfo, RunStatus, Sample};
 use crate::stats::{self, SummaryRow};
 use crate::units::{human_bytes, human_ns};
 
@@ -47,6 +53,45 @@ pub struct ReportModel {
     pub target_names: Vec<String>,
     /// Targets whose guests ran under emulation (TCG): shown, not compared.
     pub emulated: Vec<String>,
+    /// Density fits per target.
+    pub density: Vec<DensityView>,
+    /// The comparison page: one row per family.
+    pub families: Vec<FamilyRow>,
+    /// The comparison page: each claim against the measurement.
+    pub claims: Vec<ClaimRow>,
+    /// $ per million invocations under each billing model.
+    pub costs: Vec<CostRow>,
+    /// The billing models' names, in cell order, with their sources.
+    pub cost_models: Vec<(String, String)>,
+    /// When and how the prices were read.
+    pub prices_read: String,
+}
+
+/// The density fit of one target.
+#[derive(Debug, Serialize)]
+pub struct DensityView {
+    /// Target.
+    pub target: String,
+    /// Family.
+    pub family: String,
+    /// (tenants, memory) as measured, formatted.
+    pub points: String,
+    /// Slope: memory per tenant.
+    pub per_tenant: String,
+    /// Intercept: the shared baseline.
+    pub baseline: String,
+    /// R².
+    pub r2: String,
+    /// Tenants per GiB at the slope.
+    pub per_gib: String,
+    /// Why R² is low, when it is.
+    pub note: String,
+    /// The fit, for the charts and the headline.
+    #[serde(skip)]
+    pub fit: Option<Fit>,
+    /// (tenants, bytes) as measured, for the chart.
+    #[serde(skip)]
+    pub series: Vec<(u32, u64)>,
 }
 
 /// Headline figures of one (target, workload).
@@ -68,6 +113,8 @@ pub struct Headline {
     pub cold_cpu: String,
     /// PSS after the first response (p50).
     pub pss: String,
+    /// Memory per tenant from the density fit.
+    pub per_tenant: String,
     /// Valid samples per phase (cold / warm / host-cold), and flagged ones.
     pub counts: String,
     /// Accelerator, if any.
@@ -81,9 +128,12 @@ pub struct SummaryView {
     pub row: SummaryRow,
     /// p50, p90, p99, max, mean, CI low, CI high, CPU p50, PSS p50.
     pub cells: Vec<String>,
+    /// Valid samples more than 3.5 robust z-scores from the median (kept).
+    pub outliers: usize,
 }
 
-/// How a target compares with the baseline on one workload (p50 over p50).
+/// How a target compares with the baseline on one workload: the median of
+/// per-round ratios (both measured in the same round) with a 95% CI.
 #[derive(Debug, Serialize)]
 pub struct Ratio {
     /// Target.
@@ -183,19 +233,13 @@ fn fmt_opt_ns(v: Option<u64>) -> String {
     v.map(human_ns).unwrap_or_else(|| "–".into())
 }
 
-fn fmt_ratio(a: Option<u64>, b: Option<u64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0 => format!("{:.2}×", a as f64 / b as f64),
-        _ => "–".into(),
-    }
-}
-
 impl ReportModel {
     /// Builds the model from what a run wrote.
     pub fn build(
         run: &RunInfo,
         samples: &[Sample],
         measures: &[MeasureRow],
+        density_rows: &[DensityRow],
         rows: &[SummaryRow],
     ) -> ReportModel {
         let find = |t: &str, w: &str, p: &str| {
@@ -217,6 +261,14 @@ impl ReportModel {
                 .unwrap_or_default()
         };
 
+        let density = density_views(density_rows, &target_names);
+        let per_tenant_of = |t: &str| {
+            density
+                .iter()
+                .find(|d| d.target == t)
+                .and_then(|d| d.fit.as_ref())
+                .map(|f| f.slope)
+        };
         let mut headline = Vec::new();
         for t in &target_names {
             for w in &workloads {
@@ -261,6 +313,9 @@ impl ReportModel {
                         .and_then(|r| r.mem_pss_p50_bytes)
                         .map(human_bytes)
                         .unwrap_or_else(|| "–".into()),
+                    per_tenant: per_tenant_of(t)
+                        .map(|b| human_bytes(b.max(0.0) as u64))
+                        .unwrap_or_else(|| "–".into()),
                     counts: if bad > 0 {
                         format!("{n} ({bad} flagged)")
                     } else {
@@ -288,17 +343,15 @@ impl ReportModel {
                         .map(human_bytes)
                         .unwrap_or_else(|| "–".into()),
                 ],
+                outliers: stats::mad_outliers(
+                    &Self::values(samples, &r.target, &r.workload, &r.phase)
+                        .filter_map(|s| s.latency_ns)
+                        .collect::<Vec<_>>(),
+                ),
             })
             .collect();
 
         let compute = compute_rows(samples, &target_names, &workloads);
-        let compute_of = |t: &str, w: &str| {
-            compute
-                .iter()
-                .find(|c| c.target == t && c.workload == w)
-                .map(|c| c.p50_ns)
-        };
-        let mut ratios = Vec::new();
         // Targets run under emulation (TCG) are shown, but kept out of every
         // comparison across families: their times measure the emulator.
         let emulated: Vec<String> = run
@@ -307,20 +360,35 @@ impl ReportModel {
             .filter(|t| t.measured && t.accel == "tcg")
             .map(|t| t.name.clone())
             .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(run.plan.seed ^ 0x5a17);
+        let mut ratios = Vec::new();
         if target_names.iter().any(|t| t == BASELINE) {
             for t in target_names
                 .iter()
                 .filter(|t| *t != BASELINE && !emulated.contains(t))
             {
                 for w in &workloads {
-                    let p50 =
-                        |target: &str, phase: &str| find(target, w, phase).and_then(|r| r.p50_ns);
+                    let mut ratio = |value: fn(&Sample) -> Option<u64>, phase: &str| {
+                        let pairs = round_pairs(samples, t, BASELINE, w, phase, value);
+                        stats::paired_ratio(&pairs, &mut rng, stats::BOOTSTRAP_RESAMPLES)
+                            .map(|(m, lo, hi)| {
+                                format!("{m:.2}× ({lo:.2}–{hi:.2}, {} rounds)", pairs.len())
+                            })
+                            .unwrap_or_else(|| "–".into())
+                    };
+                    // Where every request is a new instance, its cold samples are its warm ones.
+                    let compute_phase =
+                        if samples.iter().any(|s| s.target == *t && s.phase == "warm") {
+                            "warm"
+                        } else {
+                            "cold"
+                        };
                     ratios.push(Ratio {
                         target: t.clone(),
                         workload: w.clone(),
-                        cold: fmt_ratio(p50(t, "cold"), p50(BASELINE, "cold")),
-                        warm: fmt_ratio(p50(t, "warm"), p50(BASELINE, "warm")),
-                        compute: fmt_ratio(compute_of(t, w), compute_of(BASELINE, w)),
+                        cold: ratio(|s| s.latency_ns, "cold"),
+                        warm: ratio(|s| s.latency_ns, "warm"),
+                        compute: ratio(|s| s.compute_ns, compute_phase),
                     });
                 }
             }
@@ -439,6 +507,22 @@ impl ReportModel {
             ("host".to_string(), f.hostname.clone()),
         ];
 
+        let figures = figures(
+            run,
+            samples,
+            measures,
+            rows,
+            &target_names,
+            &density,
+            &emulated,
+        );
+        let (costs, prices) = cost::table(&cost_inputs(
+            rows,
+            &target_names,
+            &workloads,
+            &density,
+            &emulated,
+        ));
         ReportModel {
             incomplete: run.status != RunStatus::Complete,
             run: run.clone(),
@@ -458,8 +542,18 @@ impl ReportModel {
             harness,
             environment,
             workloads,
+            families: comparison::families(&figures),
+            claims: comparison::check_claims(&figures),
+            costs,
+            cost_models: prices
+                .models
+                .iter()
+                .map(|m| (m.name.clone(), m.source.clone()))
+                .collect(),
+            prices_read: format!("prices read on {}, {}", prices.read_on, prices.how_read),
             target_names,
             emulated,
+            density,
         }
     }
 
@@ -561,6 +655,198 @@ fn compute_rows(samples: &[Sample], targets: &[String], workloads: &[String]) ->
                     p50: human_ns(m),
                 });
             }
+        }
+    }
+    out
+}
+
+/// Per-round values of `target` and `baseline` in `phase` of `workload`
+/// (the median when a round has several), paired by round.
+fn round_pairs(
+    samples: &[Sample],
+    target: &str,
+    baseline: &str,
+    workload: &str,
+    phase: &str,
+    value: fn(&Sample) -> Option<u64>,
+) -> Vec<(f64, f64)> {
+    let per_round = |t: &str| -> BTreeMap<u32, u64> {
+        let mut by_round: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for s in ReportModel::values(samples, t, workload, phase) {
+            if let Some(v) = value(s) {
+                by_round.entry(s.round).or_default().push(v);
+            }
+        }
+        by_round
+            .into_iter()
+            .filter_map(|(r, v)| Some((r, stats::median(&v)?)))
+            .collect()
+    };
+    let (a, b) = (per_round(target), per_round(baseline));
+    a.iter()
+        .filter_map(|(r, &va)| Some((va as f64, *b.get(r)? as f64)))
+        .collect()
+}
+
+/// Density fits, in target order; a low R² says so.
+fn density_views(rows: &[DensityRow], targets: &[String]) -> Vec<DensityView> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        if !names.contains(&r.target.as_str()) {
+            names.push(&r.target);
+        }
+    }
+    names.sort_by_key(|n| targets.iter().position(|t| t == n).unwrap_or(usize::MAX));
+    names
+        .into_iter()
+        .map(|name| {
+            let mine: Vec<&DensityRow> = rows.iter().filter(|r| r.target == name).collect();
+            let points: Vec<(f64, f64)> = mine.iter().map(|r| (r.tenants as f64, r.memory_bytes as f64)).collect();
+            let fit = fit(&points);
+            let note = match &fit {
+                None => "fewer than two steps: no fit".to_string(),
+                Some(f) if f.r2 < 0.95 => format!(
+                    "R² {:.2} < 0.95: per-tenant memory is small against the noise of the whole's memory (page sharing, allocator, lazy frees)",
+                    f.r2
+                ),
+                Some(_) => String::new(),
+            };
+            DensityView {
+                target: name.to_string(),
+                family: mine[0].family.clone(),
+                points: mine
+                    .iter()
+                    .map(|r| format!("{}: {}", r.tenants, human_bytes(r.memory_bytes)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                per_tenant: fit.as_ref().map(|f| human_bytes(f.slope.max(0.0) as u64)).unwrap_or_else(|| "–".into()),
+                baseline: fit.as_ref().map(|f| human_bytes(f.intercept.max(0.0) as u64)).unwrap_or_else(|| "–".into()),
+                r2: fit.as_ref().map(|f| format!("{:.3}", f.r2)).unwrap_or_else(|| "–".into()),
+                per_gib: fit
+                    .as_ref()
+                    .filter(|f| f.slope > 0.0)
+                    .map(|f| format!("{:.0}", (1u64 << 30) as f64 / f.slope))
+                    .unwrap_or_else(|| "–".into()),
+                note,
+                fit,
+                series: mine.iter().map(|r| (r.tenants, r.memory_bytes)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Memory a tenant of `target` needs: the density slope, else PSS at cold.
+fn memory_per_tenant(
+    target: &str,
+    rows: &[SummaryRow],
+    density: &[DensityView],
+) -> (Option<f64>, bool) {
+    match density
+        .iter()
+        .find(|d| d.target == target)
+        .and_then(|d| d.fit.as_ref())
+    {
+        Some(f) => (Some(f.slope.max(0.0)), true),
+        None => (
+            rows.iter()
+                .find(|r| r.target == target && r.workload == "hello" && r.phase == "cold")
+                .and_then(|r| r.mem_pss_p50_bytes)
+                .map(|v| v as f64),
+            false,
+        ),
+    }
+}
+
+/// What the comparison page compares, per measured target.
+fn figures(
+    run: &RunInfo,
+    samples: &[Sample],
+    measures: &[MeasureRow],
+    rows: &[SummaryRow],
+    targets: &[String],
+    density: &[DensityView],
+    emulated: &[String],
+) -> Vec<Figure> {
+    let p50 = |t: &str, w: &str, phase: &str, pick: fn(&SummaryRow) -> Option<u64>| {
+        rows.iter()
+            .find(|r| r.target == t && r.workload == w && r.phase == phase)
+            .and_then(pick)
+            .map(|v| v as f64)
+    };
+    targets
+        .iter()
+        .map(|t| {
+            let (memory, from_density) = memory_per_tenant(t, rows, density);
+            let overhead: Vec<u64> = measures
+                .iter()
+                .filter(|m| {
+                    m.target == *t && m.measure == "vmm_overhead_pss_bytes" && m.phase == "cold"
+                })
+                .map(|m| m.value)
+                .collect();
+            let compute: Vec<u64> = ["warm", "cold"]
+                .iter()
+                .map(|phase| {
+                    ReportModel::values(samples, t, "palindrome-large", phase)
+                        .filter_map(|s| s.compute_ns)
+                        .collect::<Vec<u64>>()
+                })
+                .find(|v| !v.is_empty())
+                .unwrap_or_default();
+            Figure {
+                target: t.clone(),
+                family: run
+                    .targets
+                    .iter()
+                    .find(|x| x.name == *t)
+                    .map(|x| x.family.clone())
+                    .unwrap_or_default(),
+                emulated: emulated.contains(t),
+                cold_ns: p50(t, "hello", "cold", |r| r.p50_ns),
+                memory_per_tenant_bytes: memory,
+                memory_from_density: from_density,
+                cpu_ns: p50(t, "hello", "warm", |r| r.cpu_p50_ns)
+                    .or_else(|| p50(t, "hello", "cold", |r| r.cpu_p50_ns)),
+                vmm_overhead_bytes: stats::median(&overhead).map(|v| v as f64),
+                compute_large_ns: stats::median(&compute).map(|v| v as f64),
+            }
+        })
+        .collect()
+}
+
+/// The cost model's inputs: every native target × workload, at its warm p50
+/// (its cold p50 where every request is a new instance).
+fn cost_inputs(
+    rows: &[SummaryRow],
+    targets: &[String],
+    workloads: &[String],
+    density: &[DensityView],
+    emulated: &[String],
+) -> Vec<cost::Usage> {
+    let mut out = Vec::new();
+    for t in targets.iter().filter(|t| !emulated.contains(t)) {
+        let (memory, _) = memory_per_tenant(t, rows, density);
+        for w in workloads {
+            let row = |phase: &str| {
+                rows.iter()
+                    .find(|r| r.target == *t && r.workload == *w && r.phase == phase)
+            };
+            let Some(r) = row("warm")
+                .filter(|r| r.p50_ns.is_some())
+                .or_else(|| row("cold"))
+            else {
+                continue;
+            };
+            let Some(duration_ns) = r.p50_ns else {
+                continue;
+            };
+            out.push(cost::Usage {
+                target: t.clone(),
+                workload: w.clone(),
+                duration_ns,
+                cpu_ns: r.cpu_p50_ns,
+                memory_bytes: memory.map(|m| m as u64),
+            });
         }
     }
     out

@@ -306,6 +306,10 @@ impl Target for HostedTarget {
         self.host_usage()
     }
 
+    fn resident(&mut self, _instances: &[Instance]) -> Option<u64> {
+        self.host_usage().mem.map(|m| m.pss_bytes)
+    }
+
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
         let tenant = instance
             .handle

@@ -60,7 +60,8 @@ impl fmt::Display for Family {
     }
 }
 
-/// When in an instance's life a sample is taken (DESIGN.md, Vocabulary).
+/// When in an instance's life a sample is taken (DESIGN.md, Vocabulary),
+/// and the density sweep, which takes no samples but is asked for alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
@@ -70,11 +71,15 @@ pub enum Phase {
     Warm,
     /// Host start plus the first tenant, from nothing.
     HostCold,
+    /// N idle instances at once: memory per tenant (density.csv).
+    Density,
 }
 
 impl Phase {
     /// Every phase, in report order.
-    pub const ALL: [Phase; 3] = [Phase::Cold, Phase::Warm, Phase::HostCold];
+    pub const ALL: [Phase; 4] = [Phase::Cold, Phase::Warm, Phase::HostCold, Phase::Density];
+    /// The phases that produce samples.
+    pub const SAMPLED: [Phase; 3] = [Phase::Cold, Phase::Warm, Phase::HostCold];
 
     /// The name used in data and reports.
     pub fn as_str(self) -> &'static str {
@@ -82,6 +87,7 @@ impl Phase {
             Phase::Cold => "cold",
             Phase::Warm => "warm",
             Phase::HostCold => "host-cold",
+            Phase::Density => "density",
         }
     }
 
@@ -90,7 +96,9 @@ impl Phase {
         Phase::ALL
             .into_iter()
             .find(|p| p.as_str() == name)
-            .ok_or_else(|| format!("unknown phase '{name}' (valid: cold, warm, host-cold)"))
+            .ok_or_else(|| {
+                format!("unknown phase '{name}' (valid: cold, warm, host-cold, density)")
+            })
     }
 }
 
@@ -260,9 +268,19 @@ pub trait Target: Send {
     fn shutdown(&mut self) -> Result<(), TargetError> {
         Ok(())
     }
-    /// Phases this target has; `host-cold` only where there is a shared host.
+    /// Phases this target has; `host-cold` only where there is a shared
+    /// host, `density` only where instances stay alive between requests.
     fn phases(&self) -> &'static [Phase] {
-        &[Phase::Cold, Phase::Warm]
+        &[Phase::Cold, Phase::Warm, Phase::Density]
+    }
+    /// Memory that `instances`, all alive and idle, take together, as this
+    /// family accounts it (the density sweep): by default the sum of each
+    /// instance's PSS; a shared host's PSS; a container's cgroup and runtime.
+    fn resident(&mut self, instances: &[Instance]) -> Option<u64> {
+        instances
+            .iter()
+            .map(|i| self.measure(i).mem.map(|m| m.pss_bytes))
+            .sum()
     }
     /// Host start plus the first tenant, from nothing.
     fn host_cold(&mut self, _req: &StartRequest) -> Result<Started, TargetError> {
@@ -512,6 +530,6 @@ mod tests {
         );
         assert!(Phase::parse("tepid")
             .unwrap_err()
-            .contains("cold, warm, host-cold"));
+            .contains("cold, warm, host-cold, density"));
     }
 }

@@ -75,6 +75,7 @@ pub fn hosted(
 ) -> HostedTarget {
     let cwasm = wasm.with_extension("cwasm");
     let phases: &'static [Phase] = match variant {
+        // No instance outlives its request: no warm phase, no idle tenants.
         Variant::Fresh => &[Phase::Cold, Phase::HostCold],
         _ => &Phase::ALL,
     };

@@ -83,13 +83,15 @@ pub fn plan(
     Plan {
         targets: targets.iter().map(|s| s.to_string()).collect(),
         workloads: workloads.iter().map(|s| s.to_string()).collect(),
-        phases: Phase::ALL.to_vec(),
+        phases: Phase::SAMPLED.to_vec(),
         samples,
         warm_samples: warm,
         seed: 42,
         profile: Profile::Quick,
         timeout,
         poll: Poll::default(),
+        density_max: 4,
+        density_budget_bytes: 1 << 30,
     }
 }
 
@@ -149,6 +151,8 @@ pub fn run_family(
         "4",
         "--seed",
         seed,
+        "--density-max",
+        "4",
     ]);
     for (target, has) in phases {
         for workload in coldbench_workload::NAMES {

@@ -721,6 +721,19 @@ impl Target for ContainerTarget {
         Usage { cpu_ns, mem, extra }
     }
 
+    fn resident(&mut self, instances: &[Instance]) -> Option<u64> {
+        // A container is its cgroup's memory plus the runtime processes that
+        // stay resident for it (conmon, the shim).
+        instances
+            .iter()
+            .map(|i| {
+                let usage = self.measure(i);
+                let get = |name: &str| usage.extra.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+                Some(get("cgroup_memory_bytes")? + get("runtime_pss_bytes").unwrap_or(0))
+            })
+            .sum()
+    }
+
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
         let Instance { conn, handle, .. } = instance;
         drop(conn);

@@ -1,0 +1,231 @@
+//! `coldbench compare BASE NEW`: whether a run got slower. For each
+//! (target, workload, phase) in both runs: the change in p50 and p99, and a
+//! two-sided permutation test on the difference of the medians. A change is a
+//! regression when the p50 grew by more than the noise threshold and the test
+//! says it is unlikely to be chance; an improvement likewise the other way.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::results::Sample;
+use crate::stats;
+use crate::units::human_ns;
+
+/// How strict the comparison is.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Changes of the p50 smaller than this fraction are noise.
+    pub threshold: f64,
+    /// Significance level of the permutation test.
+    pub alpha: f64,
+    /// Permutations per test.
+    pub permutations: usize,
+    /// Seed of the permutations (reproducible verdicts).
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threshold: 0.05,
+            alpha: 0.05,
+            permutations: 10_000,
+            seed: 0xc01d,
+        }
+    }
+}
+
+/// What a change amounts to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Slower, beyond the threshold, and significant.
+    Regression,
+    /// Faster, beyond the threshold, and significant.
+    Improvement,
+    /// Within the threshold, or not significant.
+    Unchanged,
+    /// Too few valid samples on one side to say.
+    Insufficient,
+}
+
+/// One (target, workload, phase) in both runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    /// Target.
+    pub target: String,
+    /// Workload.
+    pub workload: String,
+    /// Phase.
+    pub phase: String,
+    /// Valid samples: base, new.
+    pub n: (usize, usize),
+    /// p50 base, new.
+    pub p50: (u64, u64),
+    /// p99 base, new.
+    pub p99: (u64, u64),
+    /// (new − base) ÷ base of the p50.
+    pub p50_change: f64,
+    /// (new − base) ÷ base of the p99.
+    pub p99_change: f64,
+    /// Permutation test p-value of the difference of medians.
+    pub p_value: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    let mid = (v.len() - 1) / 2;
+    *v.select_nth_unstable_by(mid, f64::total_cmp).1
+}
+
+/// Two-sided permutation test of the difference of medians of `a` and `b`:
+/// the share of random relabellings whose difference is at least as large.
+pub fn permutation_p(a: &[f64], b: &[f64], permutations: usize, rng: &mut ChaCha8Rng) -> f64 {
+    let observed = (median(&mut a.to_vec()) - median(&mut b.to_vec())).abs();
+    let mut pooled: Vec<f64> = a.iter().chain(b).copied().collect();
+    let mut at_least = 0usize;
+    for _ in 0..permutations {
+        pooled.shuffle(rng);
+        let (x, y) = pooled.split_at_mut(a.len());
+        if (median(x) - median(y)).abs() >= observed - 1e-12 {
+            at_least += 1;
+        }
+    }
+    (at_least + 1) as f64 / (permutations + 1) as f64
+}
+
+type Key = (String, String, String);
+
+fn valid_latencies(samples: &[Sample]) -> BTreeMap<Key, Vec<u64>> {
+    let mut groups: BTreeMap<Key, Vec<u64>> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.valid) {
+        if let Some(l) = s.latency_ns {
+            groups
+                .entry((s.target.clone(), s.workload.clone(), s.phase.clone()))
+                .or_default()
+                .push(l);
+        }
+    }
+    groups
+}
+
+/// Compares every (target, workload, phase) present in both runs.
+pub fn compare(base: &[Sample], new: &[Sample], opts: &Options) -> Vec<Change> {
+    let (base, new) = (valid_latencies(base), valid_latencies(new));
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    base.iter()
+        .filter_map(|(key, a)| Some((key, a, new.get(key)?)))
+        .map(|((target, workload, phase), a, b)| {
+            let p = |v: &[u64], q: f64| stats::percentiles(v, &[q]).map(|p| p[0]).unwrap_or(0);
+            let (a50, b50, a99, b99) = (p(a, 0.5), p(b, 0.5), p(a, 0.99), p(b, 0.99));
+            let change = |x: u64, y: u64| {
+                if x == 0 {
+                    0.0
+                } else {
+                    (y as f64 - x as f64) / x as f64
+                }
+            };
+            let (p50_change, p99_change) = (change(a50, b50), change(a99, b99));
+            let (p_value, verdict) = if a.len() < 3 || b.len() < 3 {
+                (1.0, Verdict::Insufficient)
+            } else {
+                let af: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+                let bf: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+                let p_value = permutation_p(&af, &bf, opts.permutations, &mut rng);
+                let significant = p_value < opts.alpha;
+                let verdict = if significant && p50_change > opts.threshold {
+                    Verdict::Regression
+                } else if significant && p50_change < -opts.threshold {
+                    Verdict::Improvement
+                } else {
+                    Verdict::Unchanged
+                };
+                (p_value, verdict)
+            };
+            Change {
+                target: target.clone(),
+                workload: workload.clone(),
+                phase: phase.clone(),
+                n: (a.len(), b.len()),
+                p50: (a50, b50),
+                p99: (a99, b99),
+                p50_change,
+                p99_change,
+                p_value,
+                verdict,
+            }
+        })
+        .collect()
+}
+
+/// The comparison as a Markdown table, regressions first.
+pub fn markdown(changes: &[Change], base: &str, new: &str, opts: &Options) -> String {
+    let mut rows: Vec<&Change> = changes.iter().collect();
+    rows.sort_by_key(|c| match c.verdict {
+        Verdict::Regression => 0,
+        Verdict::Improvement => 1,
+        Verdict::Unchanged => 2,
+        Verdict::Insufficient => 3,
+    });
+    let count = |v: Verdict| changes.iter().filter(|c| c.verdict == v).count();
+    let mut out = String::new();
+    let _ = writeln!(out, "## coldbench compare: {base} → {new}\n");
+    let _ = writeln!(
+        out,
+        "{} regressions, {} improvements, {} unchanged, {} with too few samples. A change counts when the p50 moved by more than {:.0}% and a permutation test of the medians ({} permutations) gives p < {}.\n",
+        count(Verdict::Regression),
+        count(Verdict::Improvement),
+        count(Verdict::Unchanged),
+        count(Verdict::Insufficient),
+        opts.threshold * 100.0,
+        opts.permutations,
+        opts.alpha
+    );
+    out.push_str("| verdict | target | workload | phase | p50 base → new | p50 change | p99 base → new | p99 change | p-value | n |\n");
+    out.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for c in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} → {} | {:+.1}% | {} → {} | {:+.1}% | {:.4} | {} / {} |",
+            match c.verdict {
+                Verdict::Regression => "**regression**",
+                Verdict::Improvement => "improvement",
+                Verdict::Unchanged => "unchanged",
+                Verdict::Insufficient => "too few samples",
+            },
+            c.target,
+            c.workload,
+            c.phase,
+            human_ns(c.p50.0),
+            human_ns(c.p50.1),
+            c.p50_change * 100.0,
+            human_ns(c.p99.0),
+            human_ns(c.p99.1),
+            c.p99_change * 100.0,
+            c.p_value,
+            c.n.0,
+            c.n.1
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_samples_are_not_significant_and_separated_ones_are() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let a: Vec<f64> = (0..30).map(|i| 100.0 + i as f64).collect();
+        assert!(permutation_p(&a, &a, 2000, &mut rng) > 0.5);
+        let b: Vec<f64> = a.iter().map(|v| v + 100.0).collect();
+        assert!(permutation_p(&a, &b, 2000, &mut rng) < 0.001);
+    }
+}

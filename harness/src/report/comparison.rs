@@ -1,0 +1,299 @@
+//! The comparison page: the seed sources' tables, regenerated from what this
+//! run measured, with each claimed figure beside ours. Targets that ran under
+//! emulation (TCG) are shown, and kept out of every family verdict.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{human_bytes, human_ns};
+
+const CLAIMS: &str = include_str!("../../data/claims.json");
+
+/// One claimed figure.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Claim {
+    /// Family the claim is about.
+    pub family: String,
+    /// What it measures: `cold_ns`, `memory_per_tenant_bytes`, `vmm_overhead_bytes`, `compute_ratio`.
+    pub metric: String,
+    /// The claimed value.
+    pub value: f64,
+    /// The claim in words.
+    pub claim: String,
+    /// Where it comes from.
+    pub source: String,
+    /// The target it is about, when a single one.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// For a ratio: the target it is against.
+    #[serde(default)]
+    pub baseline: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClaimsFile {
+    claims: Vec<Claim>,
+}
+
+/// Every claim in `data/claims.json`.
+pub fn claims() -> Vec<Claim> {
+    serde_json::from_str::<ClaimsFile>(CLAIMS)
+        .map(|c| c.claims)
+        .unwrap_or_default()
+}
+
+/// One measured figure of a target, as the comparison uses it.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    /// Target.
+    pub target: String,
+    /// Family.
+    pub family: String,
+    /// Under emulation?
+    pub emulated: bool,
+    /// Cold start, hello, p50.
+    pub cold_ns: Option<f64>,
+    /// Memory per tenant (density slope), else PSS after the cold start.
+    pub memory_per_tenant_bytes: Option<f64>,
+    /// Whether the memory figure is a density slope.
+    pub memory_from_density: bool,
+    /// CPU of a warm hello (p50).
+    pub cpu_ns: Option<f64>,
+    /// The VMM's own memory without guest RAM (microVMs).
+    pub vmm_overhead_bytes: Option<f64>,
+    /// Compute time of palindrome-large (p50).
+    pub compute_large_ns: Option<f64>,
+}
+
+/// One family's row.
+#[derive(Debug, Serialize)]
+pub struct FamilyRow {
+    /// Family.
+    pub family: String,
+    /// Cold start (hello p50): best … worst, with targets.
+    pub cold: String,
+    /// Memory per tenant: best … worst.
+    pub memory: String,
+    /// CPU per warm invocation: best … worst.
+    pub cpu: String,
+    /// Tenants per GiB at the best memory per tenant.
+    pub per_gib: String,
+    /// Targets left out of the verdict (emulated).
+    pub left_out: String,
+}
+
+/// One claim against the measurement.
+#[derive(Debug, Serialize)]
+pub struct ClaimRow {
+    /// Family.
+    pub family: String,
+    /// The claim.
+    pub claim: String,
+    /// Source.
+    pub source: String,
+    /// Claimed, formatted.
+    pub claimed: String,
+    /// Measured, formatted, with the target it comes from.
+    pub measured: String,
+    /// measured ÷ claimed, or why not compared.
+    pub ratio: String,
+}
+
+fn format(metric: &str, v: f64) -> String {
+    match metric {
+        "cold_ns" => human_ns(v as u64),
+        "compute_ratio" => format!("{v:.1}×"),
+        _ => human_bytes(v as u64),
+    }
+}
+
+/// The best (smallest) and worst of `pick` over the family's figures.
+fn range(
+    figures: &[&Figure],
+    pick: impl Fn(&Figure) -> Option<f64>,
+    fmt: impl Fn(f64) -> String,
+) -> String {
+    let mut values: Vec<(f64, &str)> = figures
+        .iter()
+        .filter_map(|f| Some((pick(f)?, f.target.as_str())))
+        .collect();
+    values.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match (values.first(), values.last()) {
+        (Some(best), Some(worst)) if values.len() > 1 => {
+            format!(
+                "{} ({}) … {} ({})",
+                fmt(best.0),
+                best.1,
+                fmt(worst.0),
+                worst.1
+            )
+        }
+        (Some(only), _) => format!("{} ({})", fmt(only.0), only.1),
+        _ => "–".into(),
+    }
+}
+
+const FAMILIES: [&str; 5] = ["process", "wasm", "isolate", "container", "microvm"];
+
+/// The family table: each family's range over the targets that ran natively.
+pub fn families(figures: &[Figure]) -> Vec<FamilyRow> {
+    FAMILIES
+        .iter()
+        .filter(|family| figures.iter().any(|f| f.family == **family))
+        .map(|family| {
+            let native: Vec<&Figure> = figures
+                .iter()
+                .filter(|f| f.family == *family && !f.emulated)
+                .collect();
+            let emulated: Vec<&str> = figures
+                .iter()
+                .filter(|f| f.family == *family && f.emulated)
+                .map(|f| f.target.as_str())
+                .collect();
+            let ns = |v: f64| human_ns(v as u64);
+            let bytes = |v: f64| human_bytes(v as u64);
+            let best_memory = native
+                .iter()
+                .filter_map(|f| f.memory_per_tenant_bytes)
+                .fold(f64::INFINITY, f64::min);
+            FamilyRow {
+                family: family.to_string(),
+                cold: range(&native, |f| f.cold_ns, ns),
+                memory: range(&native, |f| f.memory_per_tenant_bytes, bytes),
+                cpu: range(&native, |f| f.cpu_ns, ns),
+                per_gib: if best_memory.is_finite() && best_memory > 0.0 {
+                    format!("{:.0}", (1u64 << 30) as f64 / best_memory)
+                } else {
+                    "–".into()
+                },
+                left_out: if emulated.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} (emulated: TCG)", emulated.join(", "))
+                },
+            }
+        })
+        .collect()
+}
+
+/// Each claim against the most favourable native measurement (or the named
+/// target's).
+pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
+    let by_name = |name: &str| figures.iter().find(|f| f.target == name);
+    claims()
+        .into_iter()
+        .filter(|c| figures.iter().any(|f| f.family == c.family))
+        .map(|c| {
+            let pick = |f: &Figure| -> Option<f64> {
+                match c.metric.as_str() {
+                    "cold_ns" => f.cold_ns,
+                    "memory_per_tenant_bytes" => f.memory_per_tenant_bytes,
+                    "vmm_overhead_bytes" => f.vmm_overhead_bytes,
+                    _ => None,
+                }
+            };
+            let candidates: Vec<&Figure> = match &c.target {
+                Some(t) => by_name(t).into_iter().collect(),
+                None => figures.iter().filter(|f| f.family == c.family).collect(),
+            };
+            let native: Vec<&Figure> = candidates.iter().copied().filter(|f| !f.emulated).collect();
+            let best = |set: &[&Figure]| -> Option<(f64, String)> {
+                set.iter()
+                    .filter_map(|f| Some((pick(f)?, f.target.clone())))
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+            };
+            let (measured, ratio) = if c.metric == "compute_ratio" {
+                let r = c
+                    .target
+                    .as_deref()
+                    .and_then(by_name)
+                    .zip(c.baseline.as_deref().and_then(by_name))
+                    .and_then(|(t, b)| Some(t.compute_large_ns? / b.compute_large_ns?));
+                match r {
+                    Some(r) => (
+                        format!(
+                            "{r:.1}× ({} ÷ {}, palindrome-large compute)",
+                            c.target.clone().unwrap_or_default(),
+                            c.baseline.clone().unwrap_or_default()
+                        ),
+                        format!("{:.2}", r / c.value),
+                    ),
+                    None => ("–".into(), "not measured".into()),
+                }
+            } else {
+                match (best(&native), best(&candidates)) {
+                    (Some((v, t)), _) => (
+                        format!("{} ({t})", format(&c.metric, v)),
+                        format!("{:.2}", v / c.value),
+                    ),
+                    (None, Some((v, t))) => (
+                        format!("{} ({t}, emulated)", format(&c.metric, v)),
+                        "not compared: emulated".into(),
+                    ),
+                    (None, None) => ("–".into(), "not measured".into()),
+                }
+            };
+            ClaimRow {
+                family: c.family.clone(),
+                claimed: format(&c.metric, c.value),
+                claim: c.claim,
+                source: c.source,
+                measured,
+                ratio,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(target: &str, family: &str, emulated: bool, cold_ms: f64, mem_mb: f64) -> Figure {
+        Figure {
+            target: target.into(),
+            family: family.into(),
+            emulated,
+            cold_ns: Some(cold_ms * 1e6),
+            memory_per_tenant_bytes: Some(mem_mb * 1e6),
+            memory_from_density: true,
+            cpu_ns: Some(1e5),
+            vmm_overhead_bytes: None,
+            compute_large_ns: Some(cold_ms * 1e6),
+        }
+    }
+
+    #[test]
+    fn the_claims_file_parses_and_every_claim_has_a_source() {
+        let c = claims();
+        assert!(c.len() >= 10);
+        assert!(c.iter().all(|c| !c.source.is_empty() && c.value > 0.0));
+    }
+
+    #[test]
+    fn emulated_targets_are_shown_but_left_out_of_verdicts() {
+        let figures = vec![
+            fig("qemu-microvm", "microvm", true, 1500.0, 200.0),
+            fig("runc", "container", false, 30.0, 0.5),
+            fig("crun", "container", false, 20.0, 0.4),
+        ];
+        let fam = families(&figures);
+        let container = fam.iter().find(|f| f.family == "container").unwrap();
+        assert_eq!(container.cold, "20.0 ms (crun) … 30.0 ms (runc)");
+        let vm = fam.iter().find(|f| f.family == "microvm").unwrap();
+        assert_eq!(
+            (vm.cold.as_str(), vm.left_out.as_str()),
+            ("–", "qemu-microvm (emulated: TCG)")
+        );
+        let rows = check_claims(&figures);
+        let vm_claim = rows
+            .iter()
+            .find(|r| r.family == "microvm" && r.claim.contains("~10 s"))
+            .unwrap();
+        assert_eq!(vm_claim.ratio, "not compared: emulated");
+        let ct = rows
+            .iter()
+            .find(|r| r.claim.contains("container cold start"))
+            .unwrap();
+        assert_eq!(ct.ratio, "0.02", "20 ms against 1 s");
+    }
+}

@@ -1,0 +1,169 @@
+//! `coldbench compare` as a CI gate, on synthetic runs with a known truth: a
+//! 10% shift of the p50 is caught, two runs of the same build are not told
+//! apart, and the exit status says which.
+
+mod common;
+
+use std::process::Command;
+
+use coldbench::compare::{compare, Options, Verdict};
+use coldbench::results::Sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// `n` cold-start-like latencies around `median_ns`: lognormal (σ = 0.08,
+/// what cold starts here look like) with 5% slow outliers (×1.5–3).
+fn latencies(rng: &mut ChaCha8Rng, n: usize, median_ns: f64) -> Vec<u64> {
+    (0..n)
+        .map(|_| {
+            // Box–Muller.
+            let (u1, u2): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            let outlier = if rng.random_bool(0.05) {
+                rng.random_range(1.5..3.0)
+            } else {
+                1.0
+            };
+            (median_ns * (0.08 * z).exp() * outlier) as u64
+        })
+        .collect()
+}
+
+fn run(rng: &mut ChaCha8Rng, n: usize, median_ns: f64) -> Vec<Sample> {
+    latencies(rng, n, median_ns)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| Sample {
+            run_id: "synthetic".into(),
+            round: i as u32,
+            target: "process".into(),
+            family: "process".into(),
+            workload: "hello".into(),
+            phase: "cold".into(),
+            instance_id: format!("i{i}"),
+            latency_ns: Some(l),
+            compute_ns: Some(100),
+            cpu_ns: None,
+            mem_pss_bytes: None,
+            mem_rss_bytes: None,
+            valid: true,
+            error: String::new(),
+            accel: "none".into(),
+        })
+        .collect()
+}
+
+/// The full profile's cold samples per (target, workload).
+const N: usize = 30;
+
+/// Verdicts of 20 trials, each comparing a base run with median 1 ms
+/// against a new run whose median is `new_median_ns`, on fresh noise.
+fn trials(seed_base: u64, new_median_ns: f64) -> Vec<Verdict> {
+    (0..20u64)
+        .map(|trial| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed_base + trial);
+            let (base, new) = (run(&mut rng, N, 1e6), run(&mut rng, N, new_median_ns));
+            let opts = Options {
+                permutations: 2000,
+                seed: trial,
+                ..Options::default()
+            };
+            compare(&base, &new, &opts)[0].verdict
+        })
+        .collect()
+}
+
+#[test]
+fn a_ten_percent_shift_is_caught_in_at_least_19_of_20_trials() {
+    let caught = trials(1000, 1.1e6)
+        .into_iter()
+        .filter(|v| *v == Verdict::Regression)
+        .count();
+    eprintln!("a 10% shift, n = {N}: caught in {caught} of 20 trials");
+    assert!(caught >= 19, "caught {caught} of 20");
+}
+
+#[test]
+fn two_runs_of_the_same_build_are_flagged_in_at_most_1_of_20_trials() {
+    let flagged = trials(2000, 1e6)
+        .into_iter()
+        .filter(|v| *v != Verdict::Unchanged)
+        .count();
+    eprintln!("the same build, n = {N}: flagged in {flagged} of 20 trials");
+    assert!(flagged <= 1, "flagged {flagged} of 20");
+}
+
+#[test]
+fn an_improvement_is_not_a_regression_and_few_samples_are_not_judged() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (base, new) = (run(&mut rng, N, 1e6), run(&mut rng, N, 0.8e6));
+    assert_eq!(
+        compare(&base, &new, &Options::default())[0].verdict,
+        Verdict::Improvement
+    );
+    let (base, new) = (run(&mut rng, 2, 1e6), run(&mut rng, 2, 2e6));
+    assert_eq!(
+        compare(&base, &new, &Options::default())[0].verdict,
+        Verdict::Insufficient
+    );
+}
+
+fn write_run(dir: &std::path::Path, samples: &[Sample]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut w = csv::Writer::from_path(dir.join("samples.csv")).unwrap();
+    for s in samples {
+        w.serialize(s).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+#[test]
+fn the_command_exits_1_on_a_regression_and_0_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (base, same, slower) = (
+        dir.path().join("base"),
+        dir.path().join("same"),
+        dir.path().join("slower"),
+    );
+    write_run(&base, &run(&mut rng, N, 1e6));
+    write_run(&same, &run(&mut rng, N, 1e6));
+    write_run(&slower, &run(&mut rng, N, 1.3e6));
+    let coldbench = |a: &std::path::Path, b: &std::path::Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_coldbench"))
+            .arg("compare")
+            .arg(a)
+            .arg(b)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let html = dir.path().join("compare.html");
+    let out = coldbench(&base, &slower, &["--html", html.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("| **regression** | process | hello | cold |"),
+        "{table}"
+    );
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<table>"));
+    let out = coldbench(&base, &same, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = coldbench(&base, &dir.path().join("missing"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("is not a run folder") && err.lines().count() == 1,
+        "{err}"
+    );
+}
