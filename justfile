@@ -17,16 +17,16 @@ setup:
 build: build-fn build-wasm build-rootfs build-microvm
     cargo build --release -p coldbench
 
-# The static native function server (artifacts/coldbench-fn): the same binary
-# runs as a process, in a container and as a microVM's init.
+# (The same binary runs as a process, in a container and as a microVM's init.)
+# Build the static native function server, artifacts/coldbench-fn.
 build-fn:
     RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile fn --target {{host_target}} -p coldbench-fn
     mkdir -p {{artifacts}}
     install -m 0755 target/{{host_target}}/fn/coldbench-fn {{artifacts}}/coldbench-fn
 
-# The container image: a minimal rootfs holding only the static function
-# server (and the mount points runtimes need), as a folder (for runc/crun
-# bundles) and a reproducible tar (imported into podman and docker).
+# (A folder for runc/crun bundles and a reproducible tar that podman and
+# docker import; it holds the static server and the mount points runtimes need.)
+# Build the container image: a minimal rootfs with the function server.
 build-rootfs: build-fn
     #!/usr/bin/env bash
     set -euo pipefail
@@ -36,14 +36,15 @@ build-rootfs: build-fn
     tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf {{artifacts}}/rootfs.tar .
     sha256sum {{artifacts}}/rootfs.tar
 
-# The microVM guest: the kernel `just setup` fetched, as an ELF for PVH boot,
-# and an initramfs whose /init is the static function server.
+# (The kernel `just setup` fetched, as an ELF for PVH boot, and an initramfs
+# whose /init is the static function server.)
+# Build the microVM guest.
 build-microvm: build-fn
     targets/microvm/build.sh {{artifacts}}
 
-# The wasm32 guest from workloads/rust (unchanged source), built by Debian's
-# rustc 1.63 (rustup cannot add targets here), the test guest that misbehaves
-# on purpose, and the wasmtime host with the guest precompiled for it.
+# (The guest is workloads/rust, unchanged, built by Debian's rustc 1.63 since
+# rustup cannot add targets here; the faulty guest misbehaves on purpose.)
+# Build the wasm32 guests and the wasmtime host, with the guest precompiled.
 build-wasm:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -62,14 +63,18 @@ build-wasm:
     {{artifacts}}/coldbench-wasm-host precompile {{artifacts}}/guest.wasm {{artifacts}}/guest.cwasm
     sha256sum {{artifacts}}/guest.wasm
 
+# (profile: quick, 5 cold + 15 warm samples per cell, or full, 30 + 150.)
 # Run the matrix on every available target and write results/ and reports/.
-# profile: quick (5 cold + 15 warm samples per cell) or full (30 + 150).
 run-matrix profile="quick" *args="": setup build
     target/release/coldbench run --profile {{profile}} {{args}}
 
 # Re-render the report of a run (default: the latest).
-report run="results/latest": 
+report run="results/latest":
     cargo run --release -q -p coldbench -- report {{run}}
+
+# Compare two runs (results/ folders); exit 1 on a significant regression.
+compare base new *args="":
+    cargo run --release -q -p coldbench -- compare {{base}} {{new}} {{args}}
 
 # List targets and whether they can run here.
 targets: build

@@ -98,7 +98,7 @@ pub struct RunArgs {
     /// Smallest readiness-poll interval, in microseconds (it bounds the cold error).
     #[arg(long, default_value_t = 50, value_name = "MICROSECONDS")]
     pub poll_min_us: u64,
-    /// Density sweep: the most idle instances per target [default: from --profile: 16 quick, 64 full].
+    /// Density sweep: the most idle instances per target [default: from --profile: 64 quick, 256 full].
     #[arg(long, value_name = "N")]
     pub density_max: Option<u32>,
     /// Density sweep: memory the instances of one target may take [default: a third of RAM, at most 8 GiB].

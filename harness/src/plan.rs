@@ -47,8 +47,8 @@ impl Profile {
     /// Most idle instances the density sweep starts per target.
     pub fn density_max(self) -> u32 {
         match self {
-            Profile::Quick => 16,
-            Profile::Full => 64,
+            Profile::Quick => 64,
+            Profile::Full => 256,
         }
     }
 }

@@ -211,6 +211,10 @@ pub fn execute(
                 break;
             }
             if !t.phases().contains(&Phase::Density) {
+                info.density_notes.push(format!(
+                    "{}: no density sweep: it keeps no instance alive between requests",
+                    t.name()
+                ));
                 continue;
             }
             let sweep = crate::density::sweep(t.as_mut(), &plan, &run_id, &req.cancel);

@@ -202,3 +202,30 @@ fn deno_a_tenant_that_loops_forever_fails_at_the_deadline_and_the_host_is_restar
     );
     t.shutdown().unwrap();
 }
+
+/// workerd closes a keep-alive connection after some seconds without a
+/// request (between 11 and 20 s here); in a matrix run other targets fill
+/// that time. The next tenant must still start, without a host restart.
+#[test]
+fn workerd_an_idle_connection_the_host_closed_is_reopened_not_a_failure() {
+    let Some(target) = common::require(TargetKind::Workerd) else {
+        return;
+    };
+    let (mut t, _dir) = common::prepared(target);
+    still_serves(t.as_mut(), "before-idle");
+    std::thread::sleep(Duration::from_secs(21));
+    t.baseline();
+    still_serves(t.as_mut(), "after-idle");
+    let notes = t.take_notes();
+    assert!(
+        notes.iter().all(|n| !n.contains("restart")),
+        "no restart: {notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("idle keep-alive connection")),
+        "the reopening is said: {notes:?}"
+    );
+    t.shutdown().unwrap();
+}

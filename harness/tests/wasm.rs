@@ -16,9 +16,33 @@ fn every_wasmtime_target_gives_valid_cold_warm_and_host_cold_rows() {
         TargetKind::WasmtimePool,
         TargetKind::WasmtimeFresh,
     ];
-    let Some((_dir, samples)) = common::run_family(&kinds, "wasm", "3") else {
+    let Some((dir, samples)) = common::run_family(&kinds, "wasm", "3") else {
         return;
     };
+    // Every cold start carries the host's own instantiation time; the pooled
+    // one, a ready InstancePre, takes less than compiling from source.
+    let measures =
+        coldbench::results::read_measures(&dir.path().join("results/latest/measures.csv")).unwrap();
+    let inst = |target: &str| -> Vec<u64> {
+        measures
+            .iter()
+            .filter(|m| m.target == target && m.measure == "instantiate_ns" && m.phase == "cold")
+            .map(|m| m.value)
+            .collect()
+    };
+    for kind in kinds {
+        let cold = samples
+            .iter()
+            .filter(|s| s.target == kind.name() && s.phase == "cold")
+            .count();
+        assert_eq!(inst(kind.name()).len(), cold, "{}", kind.name());
+    }
+    assert!(
+        inst("wasmtime-pool").iter().max() < inst("wasmtime").iter().min(),
+        "pool {:?}, jit {:?}",
+        inst("wasmtime-pool"),
+        inst("wasmtime")
+    );
     for s in &samples {
         assert!(
             s.instance_id.starts_with("wasm-"),

@@ -61,6 +61,22 @@ impl Cgroup {
         }
     }
 
+    /// File-backed page cache charged to it, tmpfs and shared memory left
+    /// in: `memory.stat` `cache − shmem` (v1), `file − shmem` (v2). The
+    /// kernel charges a cached page to the first cgroup that read it, so one
+    /// container carries the image's binary for all that share it.
+    pub fn file_cache_bytes(&self) -> Option<u64> {
+        let stat = fs::read_to_string(self.dir("memory").join("memory.stat")).ok()?;
+        let get = |key: &str| {
+            stat.lines().find_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                (k == key).then(|| v.trim().parse::<u64>().ok())?
+            })
+        };
+        let file = get(if self.unified { "file" } else { "cache" })?;
+        Some(file.saturating_sub(get("shmem").unwrap_or(0)))
+    }
+
     /// CPU time of everything that ran in it: `cpuacct.usage` (v1),
     /// `cpu.stat` `usage_usec` (v2).
     pub fn cpu_ns(&self) -> Option<u64> {
@@ -85,6 +101,7 @@ mod tests {
         let missing = Cgroup::at("/coldbench-test-no-such-group");
         assert!(!missing.exists());
         assert!(missing.procs().is_empty() && missing.memory_bytes().is_none());
+        assert!(missing.file_cache_bytes().is_none());
         if crate::fingerprint::cgroup_mode() != "none" {
             assert!(
                 !Cgroup::at("/").procs().is_empty(),

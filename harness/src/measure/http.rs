@@ -145,6 +145,24 @@ impl Conn {
         })
     }
 
+    /// Whether the peer has closed the connection (or it failed): servers
+    /// may close a keep-alive connection that sat idle. Does not block and
+    /// consumes nothing.
+    pub fn peer_closed(&self) -> bool {
+        use nix::sys::socket::{recv, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let mut byte = [0u8; 1];
+        match recv(
+            self.stream.as_raw_fd(),
+            &mut byte,
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_PEEK,
+        ) {
+            Ok(0) => true,
+            Ok(_) | Err(nix::errno::Errno::EAGAIN) => false,
+            Err(_) => true,
+        }
+    }
+
     /// Sends `request` and reads one whole response, by `deadline`.
     pub fn request(&mut self, request: &[u8], deadline: Instant) -> Result<Response, HttpError> {
         let started = Instant::now();
@@ -509,5 +527,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.to_string(), "exited with status 3");
+    }
+
+    #[test]
+    fn a_connection_the_peer_closed_is_told_from_an_open_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let conn = Conn::connect(listener.local_addr().unwrap(), Duration::from_secs(1)).unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        assert!(!conn.peer_closed(), "open and idle");
+        drop(server_side);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !conn.peer_closed() {
+            assert!(Instant::now() < deadline, "the close was never seen");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }

@@ -60,17 +60,17 @@ pub fn render(m: &ReportModel) -> String {
     table(
         &mut out,
         "**The comparison** (emulated targets left out)\n\n",
-        "| family | cold start (hello p50) | memory per tenant | CPU per warm invocation | tenants per GiB |\n|---|---|---|---|---:|",
+        "| family | cold start (hello p50) | memory per tenant | CPU per warm invocation | tenants per GiB | left out |\n|---|---|---|---|---:|---|",
         m.families
             .iter()
-            .map(|f| [&f.family, &f.cold, &f.memory, &f.cpu, &f.per_gib].map(String::as_str).to_vec()),
+            .map(|f| [&f.family, &f.cold, &f.memory, &f.cpu, &f.per_gib, &f.left_out].map(String::as_str).to_vec()),
     );
     table(
         &mut out,
         "**Density** (least-squares fit of memory against idle instances)\n\n",
-        "| target | memory per tenant | shared baseline | R² |\n|---|---:|---:|---:|",
+        "| target | memory per tenant | shared baseline | R² | note |\n|---|---:|---:|---:|---|",
         m.density.iter().map(|d| {
-            [&d.target, &d.per_tenant, &d.baseline, &d.r2]
+            [&d.target, &d.per_tenant, &d.baseline, &d.r2, &d.note]
                 .map(String::as_str)
                 .to_vec()
         }),

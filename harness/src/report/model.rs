@@ -351,7 +351,12 @@ impl ReportModel {
             })
             .collect();
 
-        let compute = compute_rows(samples, &target_names, &workloads);
+        let clocks: BTreeMap<String, u64> = run
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), clock_resolution_ns(&t.facts)?)))
+            .collect();
+        let compute = compute_rows(samples, &target_names, &workloads, &clocks);
         // Targets run under emulation (TCG) are shown, but kept out of every
         // comparison across families: their times measure the emulator.
         let emulated: Vec<String> = run
@@ -383,12 +388,24 @@ impl ReportModel {
                         } else {
                             "cold"
                         };
+                    // A figure the instance's clock cannot resolve has no ratio.
+                    let compute = match (
+                        clocks.get(t),
+                        compute.iter().find(|c| c.target == *t && c.workload == *w),
+                    ) {
+                        (Some(&res), Some(c)) if c.p50_ns < 10 * res => format!(
+                            "– (below {}: the instance's clock ticks in {})",
+                            human_ns(10 * res),
+                            human_ns(res)
+                        ),
+                        _ => ratio(|s| s.compute_ns, compute_phase),
+                    };
                     ratios.push(Ratio {
                         target: t.clone(),
                         workload: w.clone(),
                         cold: ratio(|s| s.latency_ns, "cold"),
                         warm: ratio(|s| s.latency_ns, "warm"),
-                        compute: ratio(|s| s.compute_ns, compute_phase),
+                        compute,
                     });
                 }
             }
@@ -636,7 +653,23 @@ fn measure_views(
         .collect()
 }
 
-fn compute_rows(samples: &[Sample], targets: &[String], workloads: &[String]) -> Vec<ComputeRow> {
+/// The resolution of the clock an instance times its compute with, where the
+/// target reports it (a host's health answer): coarse clocks (workerd's
+/// `performance.now()` moves in whole milliseconds) make small figures zero.
+fn clock_resolution_ns(facts: &serde_json::Map<String, serde_json::Value>) -> Option<u64> {
+    facts
+        .get("host_health")?
+        .get("clock_resolution_ns")?
+        .as_u64()
+        .filter(|&r| r >= 1000)
+}
+
+fn compute_rows(
+    samples: &[Sample],
+    targets: &[String],
+    workloads: &[String],
+    clocks: &BTreeMap<String, u64>,
+) -> Vec<ComputeRow> {
     let mut out = Vec::new();
     for t in targets {
         for w in workloads {
@@ -652,7 +685,13 @@ fn compute_rows(samples: &[Sample], targets: &[String], workloads: &[String]) ->
                     target: t.clone(),
                     workload: w.clone(),
                     p50_ns: m,
-                    p50: human_ns(m),
+                    p50: match clocks.get(t) {
+                        Some(&res) if m < res => format!("< {} (clock resolution)", human_ns(res)),
+                        Some(&res) if m < 10 * res => {
+                            format!("{} (± {} clock)", human_ns(m), human_ns(res))
+                        }
+                        _ => human_ns(m),
+                    },
                 });
             }
         }
@@ -751,6 +790,8 @@ fn memory_per_tenant(
             rows.iter()
                 .find(|r| r.target == target && r.workload == "hello" && r.phase == "cold")
                 .and_then(|r| r.mem_pss_p50_bytes)
+                // A hosted target that keeps no instance shows no growth: no figure.
+                .filter(|&v| v > 0)
                 .map(|v| v as f64),
             false,
         ),
@@ -777,6 +818,16 @@ fn figures(
         .iter()
         .map(|t| {
             let (memory, from_density) = memory_per_tenant(t, rows, density);
+            let instantiate: Vec<u64> = measures
+                .iter()
+                .filter(|m| {
+                    m.target == *t
+                        && m.measure == "instantiate_ns"
+                        && m.phase == "cold"
+                        && m.workload == "hello"
+                })
+                .map(|m| m.value)
+                .collect();
             let overhead: Vec<u64> = measures
                 .iter()
                 .filter(|m| {
@@ -808,6 +859,7 @@ fn figures(
                 cpu_ns: p50(t, "hello", "warm", |r| r.cpu_p50_ns)
                     .or_else(|| p50(t, "hello", "cold", |r| r.cpu_p50_ns)),
                 vmm_overhead_bytes: stats::median(&overhead).map(|v| v as f64),
+                instantiate_ns: stats::median(&instantiate).map(|v| v as f64),
                 compute_large_ns: stats::median(&compute).map(|v| v as f64),
             }
         })

@@ -166,6 +166,26 @@ pub fn run_family(
                 }
             }
         }
+        // Every target that keeps idle instances went through the whole
+        // density sweep, with a memory figure at each step.
+        let density =
+            coldbench::results::read_density(&dir.path().join("results/latest/density.csv"))
+                .unwrap();
+        let steps: Vec<(u32, u64)> = density
+            .iter()
+            .filter(|r| r.target == target)
+            .map(|r| (r.tenants, r.memory_bytes))
+            .collect();
+        if has.contains(&Phase::Density) {
+            assert_eq!(
+                steps.iter().map(|s| s.0).collect::<Vec<_>>(),
+                [1, 4],
+                "{target}: density steps"
+            );
+            assert!(steps.iter().all(|s| s.1 > 0), "{target}: {steps:?}");
+        } else {
+            assert!(steps.is_empty(), "{target} keeps no instances: {steps:?}");
+        }
     }
     Some((dir, samples))
 }

@@ -711,6 +711,9 @@ impl Target for ContainerTarget {
         if let Some(bytes) = c.cgroup.memory_bytes() {
             extra.push(("cgroup_memory_bytes".to_string(), bytes));
         }
+        if let Some(bytes) = c.cgroup.file_cache_bytes() {
+            extra.push(("cgroup_file_cache_bytes".to_string(), bytes));
+        }
         if let (Some(m), Some(r)) = (mem, resident_mem) {
             extra.push(("runtime_pss_bytes".to_string(), r.pss_bytes));
             extra.push((
@@ -723,15 +726,24 @@ impl Target for ContainerTarget {
 
     fn resident(&mut self, instances: &[Instance]) -> Option<u64> {
         // A container is its cgroup's memory plus the runtime processes that
-        // stay resident for it (conmon, the shim).
-        instances
+        // stay resident for it (conmon, the shim). The image's file pages are
+        // shared by every container but charged to whichever read them
+        // first: counted once, not per container.
+        let mut file_cache = 0;
+        let own: Option<u64> = instances
             .iter()
             .map(|i| {
                 let usage = self.measure(i);
                 let get = |name: &str| usage.extra.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
-                Some(get("cgroup_memory_bytes")? + get("runtime_pss_bytes").unwrap_or(0))
+                let cache = get("cgroup_file_cache_bytes").unwrap_or(0);
+                file_cache = file_cache.max(cache);
+                Some(
+                    get("cgroup_memory_bytes")?.saturating_sub(cache)
+                        + get("runtime_pss_bytes").unwrap_or(0),
+                )
             })
-            .sum()
+            .sum();
+        Some(own? + file_cache)
     }
 
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
@@ -827,8 +839,9 @@ impl Target for ContainerTarget {
                 self.runtime.cli()
             ),
             memory: "PSS and RSS of the container's processes (its cgroup's cgroup.procs); measures.csv adds the \
-                     cgroup's own usage (cgroup_memory_bytes) and the runtime's resident processes (runtime_pss_bytes, \
-                     container_and_runtime_pss_bytes)"
+                     cgroup's own usage (cgroup_memory_bytes, of which cgroup_file_cache_bytes is page cache) and the \
+                     runtime's resident processes (runtime_pss_bytes, container_and_runtime_pss_bytes); the density sweep \
+                     counts cgroup usage without page cache, plus the largest page cache once, plus the runtime's processes"
                 .into(),
         }
     }

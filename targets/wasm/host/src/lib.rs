@@ -294,10 +294,14 @@ pub struct Answer {
     pub guest_json: Vec<u8>,
     /// Wall time of the `run` call, measured by the host.
     pub compute: Duration,
+    /// Wall time of making the instance (module ready, instantiate, init),
+    /// when this request made one.
+    pub instantiate: Option<Duration>,
 }
 
 impl Answer {
-    /// The protocol body: the guest's JSON with the host's `compute_ns` added.
+    /// The protocol body: the guest's JSON with the host's `compute_ns`
+    /// added, and `instantiate_ns` when the request made the instance.
     pub fn body(&self) -> Result<String, HostError> {
         let json = std::str::from_utf8(&self.guest_json)
             .map_err(|_| HostError::Wasm("guest wrote invalid UTF-8".into()))?;
@@ -305,8 +309,12 @@ impl Answer {
             .strip_prefix('{')
             .filter(|r| r.len() > 1)
             .ok_or_else(|| HostError::Wasm(format!("guest wrote no JSON object: {json}")))?;
+        let instantiate = self
+            .instantiate
+            .map(|d| format!("\"instantiate_ns\":{},", d.as_nanos()))
+            .unwrap_or_default();
         Ok(format!(
-            "{{\"compute_ns\":{},{rest}",
+            "{{\"compute_ns\":{},{instantiate}{rest}",
             self.compute.as_nanos()
         ))
     }
@@ -454,6 +462,7 @@ impl Host {
         Ok(Answer {
             guest_json,
             compute,
+            instantiate: None,
         })
     }
 
@@ -472,15 +481,25 @@ impl Host {
     /// Serves one request for `tenant`: the first one creates its instance
     /// (for `fresh`, every one does). A failed instance is discarded.
     pub fn handle(&mut self, tenant: &str, workload: &str) -> Result<Answer, HostError> {
-        if self.options.variant == Variant::Fresh {
-            let mut instance = self.instantiate()?;
-            return self.call(&mut instance, workload);
-        }
-        let mut instance = match self.tenants.remove(tenant) {
-            Some(instance) => instance,
-            None => self.instantiate()?,
+        let timed = |host: &Self| {
+            let started = Instant::now();
+            host.instantiate().map(|i| (i, started.elapsed()))
         };
-        let answer = self.call(&mut instance, workload);
+        if self.options.variant == Variant::Fresh {
+            let (mut instance, took) = timed(self)?;
+            return self.call(&mut instance, workload).map(|a| Answer {
+                instantiate: Some(took),
+                ..a
+            });
+        }
+        let (mut instance, took) = match self.tenants.remove(tenant) {
+            Some(instance) => (instance, None),
+            None => timed(self).map(|(i, took)| (i, Some(took)))?,
+        };
+        let answer = self.call(&mut instance, workload).map(|a| Answer {
+            instantiate: took,
+            ..a
+        });
         if answer.is_ok() || matches!(answer, Err(HostError::UnknownWorkload)) {
             self.tenants.insert(tenant.to_string(), instance);
         }
@@ -527,14 +546,24 @@ mod tests {
         let a = Answer {
             guest_json: br#"{"instance":"wasm-1","cold":true,"result":"Hello, world!"}"#.to_vec(),
             compute: Duration::from_nanos(1234),
+            instantiate: None,
         };
         assert_eq!(
             a.body().unwrap(),
             r#"{"compute_ns":1234,"instance":"wasm-1","cold":true,"result":"Hello, world!"}"#
         );
+        let cold = Answer {
+            instantiate: Some(Duration::from_nanos(18_000)),
+            ..a
+        };
+        assert_eq!(
+            cold.body().unwrap(),
+            r#"{"compute_ns":1234,"instantiate_ns":18000,"instance":"wasm-1","cold":true,"result":"Hello, world!"}"#
+        );
         let bad = Answer {
             guest_json: b"{}".to_vec(),
             compute: Duration::ZERO,
+            instantiate: None,
         };
         assert!(bad.body().is_err());
     }
