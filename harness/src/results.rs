@@ -121,6 +121,10 @@ pub struct TargetInfo {
     pub accounting: Option<Accounting>,
     /// Facts from prepare: artifact hashes, command lines.
     pub facts: serde_json::Map<String, serde_json::Value>,
+    /// The phases the target has (`warm` only where an instance outlives
+    /// its first request); empty in runs from before it was recorded.
+    #[serde(default)]
+    pub phases: Vec<String>,
 }
 
 /// run.json.

@@ -283,6 +283,7 @@ fn prepare_all(
             accel: t.accel().to_string(),
             accounting: Some(t.accounting()),
             facts: Default::default(),
+            phases: t.phases().iter().map(|p| p.as_str().to_string()).collect(),
         };
         match t.availability() {
             Availability::Unavailable { reason } => {

@@ -97,6 +97,7 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
                 accel: "none".into(),
                 accounting: None,
                 facts: Default::default(),
+                phases: vec!["cold".into(), "warm".into(), "density".into()],
             })
             .chain(std::iter::once(TargetInfo {
                 name: "deno".into(),
@@ -107,6 +108,7 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
                 accel: "none".into(),
                 accounting: None,
                 facts: Default::default(),
+                phases: vec![],
             }))
             .collect(),
         calibration: None,

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::comparison::{self, ClaimRow, FamilyRow, Figure};
 use super::cost::{self, CostRow};
 use crate::density::{fit, Fit};
-use crate::results::{DensityRow, MeasureRow, RunInfo, RunStatus, Sample};
+use crate::results::{DensityRow, MeasureRow, RunInfo, RunStatus, Sample, TargetInfo};
 use crate::stats::{self, SummaryRow};
 use crate::units::{human_bytes, human_ns};
 
@@ -790,12 +790,17 @@ fn memory_per_tenant(
             rows.iter()
                 .find(|r| r.target == target && r.workload == "hello" && r.phase == "cold")
                 .and_then(|r| r.mem_pss_p50_bytes)
-                // A hosted target that keeps no instance shows no growth: no figure.
-                .filter(|&v| v > 0)
                 .map(|v| v as f64),
             false,
         ),
     }
+}
+
+/// Whether a target's instances outlive their first request (it has a warm
+/// phase): one that does not has no resident tenant to put a memory figure
+/// on. Runs that did not record phases are given the benefit of the doubt.
+fn keeps_instances(info: Option<&TargetInfo>) -> bool {
+    info.is_none_or(|i| i.phases.is_empty() || i.phases.iter().any(|p| p == "warm"))
 }
 
 /// What the comparison page compares, per measured target.
@@ -817,7 +822,12 @@ fn figures(
     targets
         .iter()
         .map(|t| {
-            let (memory, from_density) = memory_per_tenant(t, rows, density);
+            let (memory, from_density) =
+                if keeps_instances(run.targets.iter().find(|x| x.name == *t)) {
+                    memory_per_tenant(t, rows, density)
+                } else {
+                    (None, false)
+                };
             let instantiate: Vec<u64> = measures
                 .iter()
                 .filter(|m| {
@@ -902,4 +912,30 @@ fn cost_inputs(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(phases: &[&str]) -> TargetInfo {
+        TargetInfo {
+            name: "t".into(),
+            family: "wasm".into(),
+            measured: true,
+            version: None,
+            skipped_reason: None,
+            accel: "none".into(),
+            accounting: None,
+            facts: Default::default(),
+            phases: phases.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_target_whose_instances_die_with_their_request_has_no_resident_tenant() {
+        assert!(!keeps_instances(Some(&info(&["cold", "host-cold"]))));
+        assert!(keeps_instances(Some(&info(&["cold", "warm", "density"]))));
+        assert!(keeps_instances(Some(&info(&[]))), "an old run.json");
+    }
 }
