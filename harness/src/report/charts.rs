@@ -238,6 +238,8 @@ fn density_chart(model: &ReportModel) -> Option<Chart> {
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| human_bytes(*v as u64))
             .label_style(("sans-serif", 13))
+            // Log axes' minor lines crowd into grey bands: major lines only.
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(|e| e.to_string())?;
         for (i, (_, series)) in lines.iter().enumerate() {
@@ -246,16 +248,35 @@ fn density_chart(model: &ReportModel) -> Option<Chart> {
                 .iter()
                 .map(|&(n, b)| (n as f64, b.max(1) as f64))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 4, color.filled())),
-                )
-                .map_err(|e| e.to_string())?;
+            // Past ten targets the colours repeat: dashed lines and triangles.
+            if i < LINES.len() {
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(
+                        points
+                            .into_iter()
+                            .map(|p| Circle::new(p, 4, color.filled())),
+                    )
+                    .map_err(|e| e.to_string())?;
+            } else {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        points.clone(),
+                        7,
+                        4,
+                        color.stroke_width(2),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(
+                        points
+                            .into_iter()
+                            .map(|p| TriangleMarker::new(p, 6, color.filled())),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
         }
         root.present().map_err(|e| e.to_string())
     })();
@@ -267,7 +288,10 @@ fn density_chart(model: &ReportModel) -> Option<Chart> {
         lines
             .iter()
             .enumerate()
-            .map(|(i, (name, _))| (name.to_string(), hex(LINES[i % LINES.len()])))
+            .map(|(i, (name, _))| {
+                let style = if i < LINES.len() { "" } else { " (dashed)" };
+                (format!("{name}{style}"), hex(LINES[i % LINES.len()]))
+            })
             .collect(),
     ))
 }
@@ -297,10 +321,13 @@ fn boot_breakdown(samples: &[Sample], measures: &[MeasureRow]) -> Option<Chart> 
     if targets.is_empty() {
         return None;
     }
+    // hello where it ran: the last stage then holds no workload compute.
+    let hello_ran = measures.iter().any(|m| m.workload == "hello");
     let median_ms = |target: &str, stage: &str| -> f64 {
         let values: Vec<u64> = measures
             .iter()
             .filter(|m| m.target == target && m.measure == stage && m.phase == "cold")
+            .filter(|m| !hello_ran || m.workload == "hello")
             .filter(|m| {
                 valid.contains(&(
                     m.target.as_str(),
@@ -372,7 +399,7 @@ fn boot_breakdown(samples: &[Sample], measures: &[MeasureRow]) -> Option<Chart> 
     Some(Chart::new(
         "boot",
         "Boot breakdown",
-        "Where a microVM's cold start goes, from the markers its init writes to the serial console: VMM and loader (host time to init minus the guest clock), the kernel (the guest clock at init), loading the virtio modules, configuring the network, binding the server, then the host's first response.",
+        "Where a microVM's cold start goes, from the markers its init writes to the serial console: VMM and loader (host time to init minus the guest clock), the kernel (the guest clock at init), loading the virtio modules, configuring the network, binding the server, then the host's first response (hello cold starts where the run has them, so the last stage holds no workload compute).",
         drawn.map(|()| svg),
         BOOT_STAGES
             .iter()
