@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::Options;
 use crate::fingerprint::Fingerprint;
 use crate::measure::http::Poll;
 use crate::paths::Paths;
@@ -51,6 +52,10 @@ pub enum Command {
         /// Significance level of the permutation test.
         #[arg(long, default_value_t = 0.05)]
         alpha: f64,
+        /// Judge each cell at alpha on its own, without adjusting for the
+        /// number of cells compared (expect false alarms in a whole matrix).
+        #[arg(long)]
+        no_correction: bool,
         /// Also write the table as a self-contained HTML page.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
@@ -149,8 +154,19 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             new,
             threshold,
             alpha,
+            no_correction,
             html,
-        } => compare(&base, &new, threshold, alpha, html.as_deref()),
+        } => compare(
+            &base,
+            &new,
+            Options {
+                threshold: threshold / 100.0,
+                alpha,
+                correct: !no_correction,
+                ..Options::default()
+            },
+            html.as_deref(),
+        ),
         Command::Report { run_dir, out } => {
             let out = out.unwrap_or_else(|| report::default_dir(&run_dir));
             let r = report::render(&run_dir, &out)?;
@@ -168,12 +184,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn compare(
     base: &std::path::Path,
     new: &std::path::Path,
-    threshold: f64,
-    alpha: f64,
+    opts: crate::compare::Options,
     html: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    use crate::compare::{self, Options, Verdict};
-    if !(threshold >= 0.0 && (0.0..1.0).contains(&alpha)) {
+    use crate::compare::{self, Verdict};
+    if !(opts.threshold >= 0.0 && (0.0..1.0).contains(&opts.alpha)) {
         bail!("--threshold must be a percentage >= 0 and --alpha between 0 and 1");
     }
     let read = |dir: &std::path::Path| {
@@ -183,11 +198,6 @@ fn compare(
                 dir.display()
             )
         })
-    };
-    let opts = Options {
-        threshold: threshold / 100.0,
-        alpha,
-        ..Options::default()
     };
     let changes = compare::compare(&read(base)?, &read(new)?, &opts);
     if changes.is_empty() {

@@ -3,6 +3,11 @@
 //! two-sided permutation test on the difference of the medians. A change is a
 //! regression when the p50 grew by more than the noise threshold and the test
 //! says it is unlikely to be chance; an improvement likewise the other way.
+//!
+//! A matrix compares a hundred cells or more, and at p < 0.05 a few of them
+//! would differ by chance alone: the p-values are adjusted for the number of
+//! cells (Holm–Bonferroni, which keeps the chance of any false alarm in the
+//! whole comparison below alpha), so the gate fails on real changes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -27,6 +32,8 @@ pub struct Options {
     pub permutations: usize,
     /// Seed of the permutations (reproducible verdicts).
     pub seed: u64,
+    /// Adjust p-values for the number of cells compared (Holm–Bonferroni).
+    pub correct: bool,
 }
 
 impl Default for Options {
@@ -36,6 +43,7 @@ impl Default for Options {
             alpha: 0.05,
             permutations: 10_000,
             seed: 0xc01d,
+            correct: true,
         }
     }
 }
@@ -75,6 +83,9 @@ pub struct Change {
     pub p99_change: f64,
     /// Permutation test p-value of the difference of medians.
     pub p_value: f64,
+    /// The p-value adjusted for the number of cells compared (equal to
+    /// `p_value` without correction); the verdict uses it.
+    pub p_adjusted: f64,
     /// The verdict.
     pub verdict: Verdict,
 }
@@ -115,8 +126,47 @@ fn valid_latencies(samples: &[Sample]) -> BTreeMap<Key, Vec<u64>> {
     groups
 }
 
+/// Holm–Bonferroni adjusted p-values, in the order given: the i-th smallest
+/// of m is multiplied by m − i, and the adjusted values kept monotone.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![1.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
 /// Compares every (target, workload, phase) present in both runs.
 pub fn compare(base: &[Sample], new: &[Sample], opts: &Options) -> Vec<Change> {
+    let mut changes = tests(base, new, opts);
+    let tested: Vec<usize> = (0..changes.len())
+        .filter(|&i| changes[i].verdict != Verdict::Insufficient)
+        .collect();
+    let p: Vec<f64> = tested.iter().map(|&i| changes[i].p_value).collect();
+    let adjusted = if opts.correct { holm(&p) } else { p };
+    for (&i, p_adjusted) in tested.iter().zip(adjusted) {
+        let c = &mut changes[i];
+        c.p_adjusted = p_adjusted;
+        let significant = p_adjusted < opts.alpha;
+        c.verdict = if significant && c.p50_change > opts.threshold {
+            Verdict::Regression
+        } else if significant && c.p50_change < -opts.threshold {
+            Verdict::Improvement
+        } else {
+            Verdict::Unchanged
+        };
+    }
+    changes
+}
+
+/// Each cell's changes and unadjusted p-value (verdicts: only whether there
+/// were enough samples to test).
+fn tests(base: &[Sample], new: &[Sample], opts: &Options) -> Vec<Change> {
     let (base, new) = (valid_latencies(base), valid_latencies(new));
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     base.iter()
@@ -138,15 +188,7 @@ pub fn compare(base: &[Sample], new: &[Sample], opts: &Options) -> Vec<Change> {
                 let af: Vec<f64> = a.iter().map(|&v| v as f64).collect();
                 let bf: Vec<f64> = b.iter().map(|&v| v as f64).collect();
                 let p_value = permutation_p(&af, &bf, opts.permutations, &mut rng);
-                let significant = p_value < opts.alpha;
-                let verdict = if significant && p50_change > opts.threshold {
-                    Verdict::Regression
-                } else if significant && p50_change < -opts.threshold {
-                    Verdict::Improvement
-                } else {
-                    Verdict::Unchanged
-                };
-                (p_value, verdict)
+                (p_value, Verdict::Unchanged)
             };
             Change {
                 target: target.clone(),
@@ -158,6 +200,7 @@ pub fn compare(base: &[Sample], new: &[Sample], opts: &Options) -> Vec<Change> {
                 p50_change,
                 p99_change,
                 p_value,
+                p_adjusted: p_value,
                 verdict,
             }
         })
@@ -176,23 +219,32 @@ pub fn markdown(changes: &[Change], base: &str, new: &str, opts: &Options) -> St
     let count = |v: Verdict| changes.iter().filter(|c| c.verdict == v).count();
     let mut out = String::new();
     let _ = writeln!(out, "## coldbench compare: {base} → {new}\n");
+    let tested = changes.len() - count(Verdict::Insufficient);
     let _ = writeln!(
         out,
-        "{} regressions, {} improvements, {} unchanged, {} with too few samples. A change counts when the p50 moved by more than {:.0}% and a permutation test of the medians ({} permutations) gives p < {}.\n",
+        "{} regressions, {} improvements, {} unchanged, {} with too few samples. A change counts when the p50 moved by more than {:.0}% and a permutation test of the medians ({} permutations) gives p < {}{}.\n",
         count(Verdict::Regression),
         count(Verdict::Improvement),
         count(Verdict::Unchanged),
         count(Verdict::Insufficient),
         opts.threshold * 100.0,
         opts.permutations,
-        opts.alpha
+        opts.alpha,
+        if opts.correct && tested > 1 {
+            format!(
+                " after adjusting for the {tested} cells compared (Holm–Bonferroni: the chance of any false alarm in the whole table stays below {}). Few samples per cell cannot reach that: gate on runs with enough of them (the full profile) for the cells that matter",
+                opts.alpha
+            )
+        } else {
+            String::new()
+        }
     );
-    out.push_str("| verdict | target | workload | phase | p50 base → new | p50 change | p99 base → new | p99 change | p-value | n |\n");
-    out.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| verdict | target | workload | phase | p50 base → new | p50 change | p99 base → new | p99 change | p-value | adjusted | n |\n");
+    out.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} → {} | {:+.1}% | {} → {} | {:+.1}% | {:.4} | {} / {} |",
+            "| {} | {} | {} | {} | {} → {} | {:+.1}% | {} → {} | {:+.1}% | {:.4} | {:.4} | {} / {} |",
             match c.verdict {
                 Verdict::Regression => "**regression**",
                 Verdict::Improvement => "improvement",
@@ -209,6 +261,7 @@ pub fn markdown(changes: &[Change], base: &str, new: &str, opts: &Options) -> St
             human_ns(c.p99.1),
             c.p99_change * 100.0,
             c.p_value,
+            c.p_adjusted,
             c.n.0,
             c.n.1
         );
@@ -227,5 +280,13 @@ mod tests {
         assert!(permutation_p(&a, &a, 2000, &mut rng) > 0.5);
         let b: Vec<f64> = a.iter().map(|v| v + 100.0).collect();
         assert!(permutation_p(&a, &b, 2000, &mut rng) < 0.001);
+    }
+
+    #[test]
+    fn holm_multiplies_the_smallest_by_m_and_stays_monotone() {
+        let adj = holm(&[0.01, 0.04, 0.03, 0.5]);
+        // Sorted: 0.01×4 = 0.04, 0.03×3 = 0.09, 0.04×2 = 0.08 → 0.09, 0.5×1.
+        assert_eq!(adj, [0.04, 0.09, 0.09, 0.5]);
+        assert_eq!(holm(&[0.02]), [0.02], "one test is left alone");
     }
 }

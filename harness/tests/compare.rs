@@ -93,6 +93,74 @@ fn two_runs_of_the_same_build_are_flagged_in_at_most_1_of_20_trials() {
     assert!(flagged <= 1, "flagged {flagged} of 20");
 }
 
+/// A synthetic matrix: `cells` targets of `N` cold samples each, cell 0's
+/// median multiplied by `factor`.
+fn matrix(rng: &mut ChaCha8Rng, cells: usize, factor: f64) -> Vec<Sample> {
+    (0..cells)
+        .flat_map(|c| {
+            let median = 1e6 * if c == 0 { factor } else { 1.0 };
+            run(rng, N, median).into_iter().map(move |s| Sample {
+                target: format!("t{c}"),
+                ..s
+            })
+        })
+        .collect()
+}
+
+/// In how many of 20 trials a 24-cell comparison flags anything, and in how
+/// many cell 0 (moved by `factor`) is a regression.
+fn matrix_trials(factor: f64, correct: bool) -> (usize, usize) {
+    let (mut any, mut caught) = (0, 0);
+    for trial in 0..20u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(3000 + trial);
+        let (base, new) = (matrix(&mut rng, 24, 1.0), matrix(&mut rng, 24, factor));
+        let opts = Options {
+            permutations: 2000,
+            seed: trial,
+            correct,
+            ..Options::default()
+        };
+        let changes = compare(&base, &new, &opts);
+        let flagged: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.verdict != Verdict::Unchanged)
+            .map(|c| c.target.as_str())
+            .collect();
+        any += usize::from(flagged.iter().any(|t| *t != "t0"));
+        caught += usize::from(
+            changes
+                .iter()
+                .any(|c| c.target == "t0" && c.verdict == Verdict::Regression),
+        );
+    }
+    (any, caught)
+}
+
+#[test]
+fn a_whole_matrix_of_one_build_raises_no_false_alarm_in_19_of_20_trials() {
+    let (corrected, _) = matrix_trials(1.0, true);
+    let (uncorrected, _) = matrix_trials(1.0, false);
+    eprintln!(
+        "24 unchanged cells: a false alarm in {corrected} of 20 trials adjusted, {uncorrected} of 20 not"
+    );
+    assert!(corrected <= 1, "{corrected} of 20");
+    assert!(
+        uncorrected >= 5,
+        "without the adjustment a matrix raises false alarms: {uncorrected} of 20"
+    );
+}
+
+#[test]
+fn a_real_shift_in_one_cell_of_a_matrix_is_still_caught() {
+    let (false_alarms, caught) = matrix_trials(1.15, true);
+    let (_, caught_10) = matrix_trials(1.10, true);
+    eprintln!(
+        "one cell of 24 moved: +15% caught in {caught} of 20, +10% in {caught_10} of 20; false alarms elsewhere in {false_alarms}"
+    );
+    assert!(caught >= 19, "{caught} of 20");
+    assert!(false_alarms <= 1, "{false_alarms} of 20");
+}
+
 #[test]
 fn an_improvement_is_not_a_regression_and_few_samples_are_not_judged() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
