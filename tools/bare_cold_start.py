@@ -8,37 +8,17 @@ involved, so the two figures can be compared.
 
 usage: tools/bare_cold_start.py [--runs N] [BINARY]   (default artifacts/coldbench-fn)
 """
-import argparse, os, socket, statistics, time
+import argparse, os, statistics, time
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bare_http import first_hello, free_port
 
 def once(binary):
     port = free_port()
     t0 = time.perf_counter_ns()
     pid = os.posix_spawn(binary, [binary, "--listen", f"127.0.0.1:{port}"], os.environ)
     try:
-        while True:
-            s = socket.socket()
-            try:
-                s.connect(("127.0.0.1", port))
-                break
-            except ConnectionRefusedError:
-                s.close()
-                time.sleep(0.00005)
-        s.sendall(b"GET /run/hello HTTP/1.1\r\nhost: x\r\n\r\n")
-        data = b""
-        while b'"result"' not in data or not data.endswith(b"}"):
-            chunk = s.recv(4096)
-            if not chunk:
-                raise RuntimeError("connection closed")
-            data += chunk
-        t1 = time.perf_counter_ns()
-        s.close()
-        assert b'"cold":true' in data, data
-        return t1 - t0
+        first_hello(port)
+        return time.perf_counter_ns() - t0
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)

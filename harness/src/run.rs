@@ -497,7 +497,12 @@ impl CellRun<'_> {
             }
         };
         let mut instance = started.instance;
-        let usage = since(target.measure(&instance), base.clone());
+        let mut usage = since(target.measure(&instance), base.clone());
+        if base.is_some() && !target.phases().contains(&Phase::Warm) {
+            // The host dropped the instance with its response: what the
+            // host grew by now is not the instance's memory. No figure.
+            usage.mem = None;
+        }
         let cold_id = self.record_new(
             Phase::Cold,
             asked_at,
@@ -515,7 +520,7 @@ impl CellRun<'_> {
             if self.cancel.load(Ordering::Relaxed) {
                 break;
             }
-            let before = target.measure(&instance);
+            let before = target.cpu_ns(&instance);
             let sent_at = Instant::now();
             match target.invoke(
                 &mut instance,
@@ -523,11 +528,10 @@ impl CellRun<'_> {
                 sent_at + self.plan.timeout,
             ) {
                 Ok(response) => {
+                    // CPU right after the response, memory after that.
+                    let cpu_after = target.cpu_ns(&instance);
                     let after = target.measure(&instance);
-                    let cpu_ns = after
-                        .cpu_ns
-                        .zip(before.cpu_ns)
-                        .map(|(a, b)| a.saturating_sub(b));
+                    let cpu_ns = cpu_after.zip(before).map(|(a, b)| a.saturating_sub(b));
                     let usage = Usage {
                         cpu_ns,
                         ..since(after, base.clone())

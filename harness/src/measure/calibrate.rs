@@ -23,7 +23,8 @@ use super::http::{read_spin, Conn, Endpoint, SPIN};
 pub struct Calibration {
     /// Round trips timed per client (after a warm-up).
     pub n: usize,
-    /// Median round trip of the bare socket client: the loopback floor.
+    /// Median round trip of the bare socket client (a reference: a listener on
+    /// the same cores, not a lower bound for other servers).
     pub bare_p50_ns: u64,
     /// Median round trip of the harness's client.
     pub client_p50_ns: u64,
@@ -126,7 +127,7 @@ pub fn client_round_trip(n: usize) -> std::io::Result<Calibration> {
         client_p50_ns: client_p50,
         client_p90_ns: client_times[(client_times.len() - 1) * 9 / 10],
         overhead_p50_ns: client_p50 as i64 - bare_p50 as i64,
-        method: "alternating blocks of keep-alive round trips to a listener thread inside the harness: a bare socket client (the loopback floor) and the harness's HTTP client; overhead = difference of the medians".into(),
+        method: "alternating blocks of keep-alive round trips to a listener thread inside the harness: a bare socket client (the reference) and the harness's HTTP client; overhead = difference of the medians".into(),
     })
 }
 

@@ -1,9 +1,13 @@
 //! CPU and memory of processes, from /proc.
 //!
-//! CPU is the scheduler's own account in nanoseconds (`/proc/<pid>/task/*/schedstat`,
-//! first field: time on CPU), summed over the process's threads. It is exact,
-//! where `/proc/<pid>/stat` counts in 10 ms clock ticks. Threads that already
-//! exited are not in it; the servers we measure do not end threads.
+//! CPU is the process's CPU-time clock (`clock_getcpuclockid` +
+//! `clock_gettime`): the scheduler's own account in nanoseconds for all its
+//! threads, those that ended included (`/proc/<pid>/task/*/schedstat` forgets
+//! them; `/proc/<pid>/stat` counts in 10 ms ticks). Where the clock can't be
+//! read, the schedstat sum is the fallback. Either way a thread's time is
+//! brought up to date only when it stops running (or at a scheduler tick):
+//! read while a server thread is still finishing its request, the figure
+//! lags. [`settle`] waits for the threads to go idle first.
 //! Memory is PSS and RSS from `/proc/<pid>/smaps_rollup`.
 
 use std::fs;
@@ -28,8 +32,18 @@ impl std::ops::Add for Memory {
     }
 }
 
-/// CPU time, in nanoseconds, that all live threads of `pid` have used.
+/// CPU time, in nanoseconds, that `pid` (all its threads) has used.
 pub fn cpu_ns(pid: u32) -> io::Result<u64> {
+    use nix::time::{clock_getcpuclockid, clock_gettime};
+    let clock = clock_getcpuclockid(nix::unistd::Pid::from_raw(pid as i32));
+    match clock.and_then(clock_gettime) {
+        Ok(t) => Ok(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64),
+        Err(_) => schedstat_ns(pid),
+    }
+}
+
+/// CPU time of the live threads of `pid` from their schedstat files.
+fn schedstat_ns(pid: u32) -> io::Result<u64> {
     let mut total = 0u64;
     for task in fs::read_dir(format!("/proc/{pid}/task"))? {
         let path = task?.path().join("schedstat");
@@ -110,6 +124,33 @@ fn stat_fields(pid: u32) -> Option<(char, u32, u32)> {
     Some((state, ppid, pgrp))
 }
 
+/// Waits, at most `bound`, until no thread of `pids` is running, so that
+/// their CPU time is fully accounted; true if they settled.
+pub fn settle(pids: &[u32], bound: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + bound;
+    loop {
+        let running = pids.iter().any(|pid| {
+            fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|t| {
+                    fs::read_to_string(t.path().join("stat"))
+                        .ok()
+                        .and_then(|s| Some(s[s.rfind(')')? + 2..].starts_with('R')))
+                        .unwrap_or(false)
+                })
+        });
+        if !running {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+}
+
 /// Every live (not zombie) process whose process group is `pgid`.
 pub fn group_members(pgid: u32) -> Vec<u32> {
     all_pids()
@@ -184,6 +225,53 @@ pub fn usage_of(pids: &[u32]) -> (Option<u64>, Option<Memory>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_clock_is_never_behind_the_schedstat_sum() {
+        let me = std::process::id();
+        // A thread that ends: the clock keeps its time, schedstat forgets it.
+        std::thread::spawn(|| {
+            let mut x = 0u64;
+            for i in 0..2_000_000u64 {
+                x = x.wrapping_add(std::hint::black_box(i));
+            }
+            std::hint::black_box(x);
+        })
+        .join()
+        .unwrap();
+        let threads = schedstat_ns(me).unwrap();
+        let clock = cpu_ns(me).unwrap();
+        assert!(clock >= threads, "clock {clock} < schedstat {threads}");
+    }
+
+    #[test]
+    fn a_busy_process_does_not_settle_and_an_idle_one_does() {
+        let mut busy = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let mut idle = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let bound = std::time::Duration::from_millis(30);
+        let (b, i) = (settle(&[busy.id()], bound), settle(&[idle.id()], bound));
+        for c in [&mut busy, &mut idle] {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        assert!(!b, "a spinning shell never stops running");
+        assert!(i, "a sleeping process is idle");
+    }
+
+    #[test]
+    fn a_process_that_is_gone_has_no_cpu_time() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(cpu_ns(pid).is_err(), "reaped pid {pid} still read");
+    }
 
     #[test]
     fn this_process_has_cpu_time_and_memory() {

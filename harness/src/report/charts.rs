@@ -143,7 +143,7 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> 
             &mut charts,
             "cpu".into(),
             "CPU per invocation".into(),
-            format!("CPU time consumed for one {w} sample: for cold, by the new instance from spawn to its first response; for warm, the instance's CPU during the request."),
+            format!("CPU time consumed for one {w} sample: for cold, by the new instance from spawn to its first response; for warm, from the instance idle before the request to idle again after the response (work done after answering, a JIT or GC, included)."),
             "CPU time (log scale)",
             targets,
             vec![

@@ -13,10 +13,16 @@ const CLAIMS: &str = include_str!("../../data/claims.json");
 pub struct Claim {
     /// Family the claim is about.
     pub family: String,
-    /// What it measures: `cold_ns`, `memory_per_tenant_bytes`, `vmm_overhead_bytes`, `compute_ratio`.
+    /// What it measures: `cold_ns`, `boot_to_init_ns`, `instantiate_ns`,
+    /// `memory_per_tenant_bytes`, `instance_memory_bytes`,
+    /// `vmm_overhead_bytes`, or a ratio `target ÷ baseline`: `cold_ratio`
+    /// (hello cold p50s), `compute_ratio` (palindrome-large compute).
     pub metric: String,
-    /// The claimed value.
+    /// The claimed value (for a range: its upper end).
     pub value: f64,
+    /// For a claimed range: its lower end.
+    #[serde(default)]
+    pub low: Option<f64>,
     /// The claim in words.
     pub claim: String,
     /// Where it comes from.
@@ -54,12 +60,20 @@ pub struct Figure {
     pub cold_ns: Option<f64>,
     /// Memory per tenant (density slope), else PSS after the cold start.
     pub memory_per_tenant_bytes: Option<f64>,
+    /// Memory of one instance after its cold start, hello, p50 (for a
+    /// shared host: what the instance added to it).
+    pub instance_memory_bytes: Option<f64>,
     /// Whether the memory figure is a density slope.
     pub memory_from_density: bool,
-    /// CPU of a warm hello (p50).
+    /// The density fit's intercept, where there is a fit.
+    pub fit_intercept_bytes: Option<f64>,
+    /// CPU of a warm hello (p50); none where there is no warm phase.
     pub cpu_ns: Option<f64>,
-    /// The host's own time to make a tenant's instance, hello, p50 (Wasm).
+    /// The host's own time to make a tenant's instance (Wasm): median over
+    /// the cold starts of every workload.
     pub instantiate_ns: Option<f64>,
+    /// VMM spawn to the guest's init, hello cold, median (microVMs).
+    pub boot_to_init_ns: Option<f64>,
     /// The VMM's own memory without guest RAM (microVMs).
     pub vmm_overhead_bytes: Option<f64>,
     /// Compute time of palindrome-large (p50).
@@ -102,9 +116,22 @@ pub struct ClaimRow {
 
 fn format(metric: &str, v: f64) -> String {
     match metric {
-        "cold_ns" | "instantiate_ns" => human_ns(v as u64),
-        "compute_ratio" => format!("{v:.1}×"),
+        "cold_ns" | "instantiate_ns" | "boot_to_init_ns" => human_ns(v as u64),
+        "compute_ratio" | "cold_ratio" => times(v),
         _ => human_bytes(v as u64),
+    }
+}
+
+/// A ratio between two targets: 3.2×, or 1/18 below one.
+fn times(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.1}×")
+    } else if v > 0.1 {
+        format!("1/{:.1}", 1.0 / v)
+    } else if v > 0.0 {
+        format!("1/{:.0}", 1.0 / v)
+    } else {
+        "0".into()
     }
 }
 
@@ -115,6 +142,24 @@ fn ratio_text(r: f64) -> String {
         r if r >= 0.1 => format!("{r:.2}"),
         r if r > 0.0 => format!("1/{:.0}", 1.0 / r),
         _ => "0".into(),
+    }
+}
+
+/// Idle tenants that fit in 1 GiB by the density fit: (1 GiB − intercept) ÷
+/// slope. An extrapolation past the sweep's largest step.
+pub fn tenants_per_gib(slope: f64, intercept: Option<f64>) -> Option<f64> {
+    let room = (1u64 << 30) as f64 - intercept.unwrap_or(0.0).max(0.0);
+    (slope > 0.0 && room > 0.0).then(|| room / slope)
+}
+
+/// measured ÷ claimed; for a claimed range, "within" or the ratio to the
+/// nearer end.
+fn versus(measured: f64, c: &Claim) -> String {
+    match c.low {
+        Some(low) if (low..=c.value).contains(&measured) => "within the range".into(),
+        Some(low) if measured < low => format!("{} of the low end", ratio_text(measured / low)),
+        Some(_) => format!("{} of the high end", ratio_text(measured / c.value)),
+        None => ratio_text(measured / c.value),
     }
 }
 
@@ -163,20 +208,24 @@ pub fn families(figures: &[Figure]) -> Vec<FamilyRow> {
                 .collect();
             let ns = |v: f64| human_ns(v as u64);
             let bytes = |v: f64| human_bytes(v as u64);
-            let best_memory = native
+            let most = native
                 .iter()
-                .filter_map(|f| f.memory_per_tenant_bytes)
-                .fold(f64::INFINITY, f64::min);
+                .filter(|f| f.memory_from_density)
+                .filter_map(|f| {
+                    Some((
+                        tenants_per_gib(f.memory_per_tenant_bytes?, f.fit_intercept_bytes)?,
+                        f,
+                    ))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0));
             FamilyRow {
                 family: family.to_string(),
                 cold: range(&native, |f| f.cold_ns, ns),
                 memory: range(&native, |f| f.memory_per_tenant_bytes, bytes),
                 cpu: range(&native, |f| f.cpu_ns, ns),
-                per_gib: if best_memory.is_finite() && best_memory > 0.0 {
-                    format!("{:.0}", (1u64 << 30) as f64 / best_memory)
-                } else {
-                    "–".into()
-                },
+                per_gib: most
+                    .map(|(n, f)| format!("{n:.0} ({})", f.target))
+                    .unwrap_or_else(|| "–".into()),
                 left_out: if emulated.is_empty() {
                     String::new()
                 } else {
@@ -200,6 +249,8 @@ pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
                     "cold_ns" => f.cold_ns,
                     "memory_per_tenant_bytes" => f.memory_per_tenant_bytes,
                     "vmm_overhead_bytes" => f.vmm_overhead_bytes,
+                    "instance_memory_bytes" => f.instance_memory_bytes,
+                    "boot_to_init_ns" => f.boot_to_init_ns,
                     "instantiate_ns" => f.instantiate_ns,
                     _ => None,
                 }
@@ -214,30 +265,37 @@ pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
                     .filter_map(|f| Some((pick(f)?, f.target.clone())))
                     .min_by(|a, b| a.0.total_cmp(&b.0))
             };
-            let (measured, ratio) = if c.metric == "compute_ratio" {
-                let r = c
+            let (measured, ratio) = if c.metric.ends_with("_ratio") {
+                let (what, of): (&str, fn(&Figure) -> Option<f64>) = match c.metric.as_str() {
+                    "cold_ratio" => ("hello cold p50", |f| f.cold_ns),
+                    _ => ("palindrome-large compute", |f| f.compute_large_ns),
+                };
+                let pair = c
                     .target
                     .as_deref()
                     .and_then(by_name)
-                    .zip(c.baseline.as_deref().and_then(by_name))
-                    .and_then(|(t, b)| Some(t.compute_large_ns? / b.compute_large_ns?));
+                    .zip(c.baseline.as_deref().and_then(by_name));
+                let r = pair.and_then(|(t, b)| Some(of(t)? / of(b)?));
+                let emulated = pair.is_some_and(|(t, b)| t.emulated || b.emulated);
                 match r {
                     Some(r) => (
                         format!(
-                            "{r:.1}× ({} ÷ {}, palindrome-large compute)",
+                            "{} ({} ÷ {}, {what})",
+                            times(r),
                             c.target.clone().unwrap_or_default(),
                             c.baseline.clone().unwrap_or_default()
                         ),
-                        ratio_text(r / c.value),
+                        if emulated {
+                            "not compared: emulated".into()
+                        } else {
+                            versus(r, &c)
+                        },
                     ),
                     None => ("–".into(), "not measured".into()),
                 }
             } else {
                 match (best(&native), best(&candidates)) {
-                    (Some((v, t)), _) => (
-                        format!("{} ({t})", format(&c.metric, v)),
-                        ratio_text(v / c.value),
-                    ),
+                    (Some((v, t)), _) => (format!("{} ({t})", format(&c.metric, v)), versus(v, &c)),
                     (None, Some((v, t))) => (
                         format!("{} ({t}, emulated)", format(&c.metric, v)),
                         "not compared: emulated".into(),
@@ -247,7 +305,14 @@ pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
             };
             ClaimRow {
                 family: c.family.clone(),
-                claimed: format(&c.metric, c.value),
+                claimed: match c.low {
+                    Some(low) => format!(
+                        "{} – {}",
+                        format(&c.metric, low),
+                        format(&c.metric, c.value)
+                    ),
+                    None => format(&c.metric, c.value),
+                },
                 claim: c.claim,
                 source: c.source,
                 measured,
@@ -269,9 +334,12 @@ mod tests {
             cold_ns: Some(cold_ms * 1e6),
             memory_per_tenant_bytes: Some(mem_mb * 1e6),
             memory_from_density: true,
+            fit_intercept_bytes: Some(1e6),
+            instance_memory_bytes: Some(mem_mb * 2e6),
             cpu_ns: Some(1e5),
             vmm_overhead_bytes: None,
             instantiate_ns: None,
+            boot_to_init_ns: None,
             compute_large_ns: Some(cold_ms * 1e6),
         }
     }
@@ -309,6 +377,48 @@ mod tests {
             .find(|r| r.claim.contains("container cold start"))
             .unwrap();
         assert_eq!(ct.ratio, "1/50", "20 ms against 1 s");
+    }
+
+    #[test]
+    fn ratio_claims_compare_two_named_targets_and_ranges_say_within() {
+        let figures = vec![
+            fig("process", "process", false, 1.0, 1.0),
+            fig("node", "process", false, 3.2, 40.0),
+            fig("runc", "container", false, 30.0, 0.5),
+            fig("crun", "container", false, 15.0, 0.4),
+        ];
+        let rows = check_claims(&figures);
+        let rust = rows.iter().find(|r| r.claim.contains("Rust 2×")).unwrap();
+        assert_eq!(rust.claimed, "2.0× – 10.0×");
+        assert_eq!(rust.ratio, "within the range", "{}", rust.measured);
+        let crun = rows
+            .iter()
+            .find(|r| r.claim.contains("crun") && r.measured.contains("crun ÷ runc"))
+            .unwrap();
+        assert_eq!(crun.measured, "1/2.0 (crun ÷ runc, hello cold p50)");
+        let lambda = rows
+            .iter()
+            .find(|r| r.claim.contains("Lambda cold"))
+            .unwrap();
+        assert_eq!(lambda.ratio, "1/33 of the low end", "15 ms against 500 ms");
+        let node = rows
+            .iter()
+            .find(|r| r.claim.contains("Node Lambda"))
+            .unwrap();
+        assert!(
+            node.measured.starts_with("76.3 MiB (node)"),
+            "one node instance's memory, not the density slope: {}",
+            node.measured
+        );
+    }
+
+    #[test]
+    fn tenants_per_gib_leaves_room_for_the_intercept() {
+        let gib = (1u64 << 30) as f64;
+        assert_eq!(tenants_per_gib(gib / 100.0, None), Some(100.0));
+        assert_eq!(tenants_per_gib(gib / 100.0, Some(gib / 2.0)), Some(50.0));
+        assert_eq!(tenants_per_gib(gib / 100.0, Some(2.0 * gib)), None);
+        assert_eq!(tenants_per_gib(0.0, None), None);
     }
 
     #[test]

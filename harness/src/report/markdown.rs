@@ -15,12 +15,20 @@ pub fn render(m: &ReportModel) -> String {
             m.run.status
         );
     }
+    let few = if m.run.plan.samples < 10 {
+        format!(
+            " (with {} samples, about their range: quote intervals from the full profile)",
+            m.run.plan.samples
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{} samples: {} valid, {} flagged. Medians; cold with its bootstrap 95% CI.\n",
+        "{} samples: {} valid, {} flagged. Medians; cold with its bootstrap 95% CI{few}.\n",
         m.totals.samples, m.totals.valid, m.totals.flagged
     );
-    out.push_str("| target | family | workload | cold p50 (95% CI) | warm p50 | host-cold p50 | CPU/cold start | PSS | n cold / warm / host-cold |\n");
+    out.push_str("| target | family | workload | cold p50 (95% CI) | warm p50 | host-cold p50 | CPU/cold start | memory at cold start | n cold / warm / host-cold |\n");
     out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     for h in &m.headline {
         let accel = match h.accel.as_str() {
@@ -42,6 +50,7 @@ pub fn render(m: &ReportModel) -> String {
             h.counts
         );
     }
+    out.push_str("\n_Memory at cold start: PSS of the instance after its first response; for a shared host (the Wasm and isolate hosts) what the host grew by, and – where the instance is gone with its response. Memory per tenant is in the density table._\n");
     if !m.emulated.is_empty() {
         let _ = writeln!(
             out,
@@ -68,13 +77,25 @@ pub fn render(m: &ReportModel) -> String {
     table(
         &mut out,
         "**Density** (least-squares fit of memory against idle instances)\n\n",
-        "| target | memory per tenant | shared baseline | R² | note |\n|---|---:|---:|---:|---|",
+        "| target | memory per tenant | intercept | R² | note |\n|---|---:|---:|---:|---|",
         m.density.iter().map(|d| {
-            [&d.target, &d.per_tenant, &d.baseline, &d.r2, &d.note]
-                .map(String::as_str)
-                .to_vec()
+            let note = match (d.emulated, d.note.is_empty()) {
+                (true, true) => "emulated (TCG)".to_string(),
+                (true, false) => format!("emulated (TCG); {}", d.note),
+                (false, _) => d.note.clone(),
+            };
+            vec![
+                d.target.clone(),
+                d.per_tenant.clone(),
+                d.baseline.clone(),
+                d.r2.clone(),
+                note,
+            ]
         }),
     );
+    for n in &m.run.density_notes {
+        let _ = writeln!(out, "\n_{n}_");
+    }
     if !m.flagged.is_empty() {
         out.push_str("\n**Flagged samples**\n\n");
         for f in &m.flagged {
@@ -108,11 +129,11 @@ pub fn render(m: &ReportModel) -> String {
 }
 
 /// Appends a titled Markdown table, or nothing when there are no rows.
-fn table<'a>(
+fn table<S: AsRef<str>>(
     out: &mut String,
     title: &str,
     header: &str,
-    rows: impl Iterator<Item = Vec<&'a str>>,
+    rows: impl Iterator<Item = Vec<S>>,
 ) {
     let mut rows = rows.peekable();
     if rows.peek().is_none() {
@@ -120,6 +141,7 @@ fn table<'a>(
     }
     let _ = writeln!(out, "\n{title}{header}");
     for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
+        let cells: Vec<&str> = row.iter().map(AsRef::as_ref).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
 }

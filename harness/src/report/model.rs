@@ -72,6 +72,8 @@ pub struct ReportModel {
 pub struct DensityView {
     /// Target.
     pub target: String,
+    /// Measured under emulation (TCG).
+    pub emulated: bool,
     /// Family.
     pub family: String,
     /// (tenants, memory) as measured, formatted.
@@ -261,7 +263,13 @@ impl ReportModel {
                 .unwrap_or_default()
         };
 
-        let density = density_views(density_rows, &target_names);
+        let tcg: Vec<String> = run
+            .targets
+            .iter()
+            .filter(|t| t.accel == "tcg")
+            .map(|t| t.name.clone())
+            .collect();
+        let density = density_views(density_rows, &target_names, &tcg);
         let per_tenant_of = |t: &str| {
             density
                 .iter()
@@ -354,9 +362,15 @@ impl ReportModel {
         let clocks: BTreeMap<String, u64> = run
             .targets
             .iter()
-            .filter_map(|t| Some((t.name.clone(), clock_resolution_ns(&t.facts)?)))
+            .filter_map(|t| {
+                let reported = clock_resolution_ns(&t.facts);
+                Some((
+                    t.name.clone(),
+                    reported.or_else(|| apparent_tick_ns(samples, &t.name))?,
+                ))
+            })
             .collect();
-        let compute = compute_rows(samples, &target_names, &workloads, &clocks);
+        let compute = compute_rows(samples, &target_names, &workloads, &clocks, &tcg);
         // Targets run under emulation (TCG) are shown, but kept out of every
         // comparison across families: their times measure the emulator.
         let emulated: Vec<String> = run
@@ -388,15 +402,23 @@ impl ReportModel {
                         } else {
                             "cold"
                         };
-                    // A figure the instance's clock cannot resolve has no ratio.
-                    let compute = match (
-                        clocks.get(t),
-                        compute.iter().find(|c| c.target == *t && c.workload == *w),
-                    ) {
-                        (Some(&res), Some(c)) if c.p50_ns < 10 * res => format!(
+                    // A figure the instance's clock cannot resolve has no
+                    // ratio, nor one so small that reading the clock is most of it.
+                    let of = |target: &str| {
+                        compute
+                            .iter()
+                            .find(|c| c.target == target && c.workload == *w)
+                            .map(|c| c.p50_ns)
+                    };
+                    let compute = match (clocks.get(t), of(t), of(BASELINE)) {
+                        (Some(&res), Some(m), _) if m < 10 * res => format!(
                             "– (below {}: the instance's clock ticks in {})",
                             human_ns(10 * res),
                             human_ns(res)
+                        ),
+                        (_, Some(m), Some(b)) if m.min(b) < TIMER_FLOOR_NS => format!(
+                            "– (below {}: timer overhead, not compute)",
+                            human_ns(TIMER_FLOOR_NS)
                         ),
                         _ => ratio(|s| s.compute_ns, compute_phase),
                     };
@@ -488,7 +510,7 @@ impl ReportModel {
             harness.push((
                 "harness overhead".to_string(),
                 format!(
-                    "{} p50 added by the harness's client over a bare socket round trip ({} p50, the loopback floor); the harness's client: {} p50, {} p90 over {} round trips",
+                    "{} p50 added by the harness's client over a bare socket round trip ({} p50, to a listener inside the harness on the same cores: a reference, not a floor); the harness's client: {} p50, {} p90 over {} round trips",
                     signed_ns(c.overhead_p50_ns),
                     human_ns(c.bare_p50_ns),
                     human_ns(c.client_p50_ns),
@@ -664,11 +686,31 @@ fn clock_resolution_ns(facts: &serde_json::Map<String, serde_json::Value>) -> Op
         .filter(|&r| r >= 1000)
 }
 
+/// Compute times below this are mostly the cost of reading the clock (a
+/// hello's compute is a few hundred ns): no ratio is drawn from them.
+const TIMER_FLOOR_NS: u64 = 10_000;
+
+/// The tick of a clock the target did not report, seen in its figures: when
+/// every `compute_ns` it gave (at least ten, some non-zero) is a whole number
+/// of milliseconds, its clock moves in milliseconds (workerd's
+/// `performance.now()` in a workerd of its own).
+fn apparent_tick_ns(samples: &[Sample], target: &str) -> Option<u64> {
+    const MS: u64 = 1_000_000;
+    let values: Vec<u64> = samples
+        .iter()
+        .filter(|s| s.target == target && s.valid)
+        .filter_map(|s| s.compute_ns)
+        .collect();
+    (values.len() >= 10 && values.iter().any(|&v| v > 0) && values.iter().all(|v| v % MS == 0))
+        .then_some(MS)
+}
+
 fn compute_rows(
     samples: &[Sample],
     targets: &[String],
     workloads: &[String],
     clocks: &BTreeMap<String, u64>,
+    tcg: &[String],
 ) -> Vec<ComputeRow> {
     let mut out = Vec::new();
     for t in targets {
@@ -679,7 +721,20 @@ fn compute_rows(
                     .collect()
             };
             let warm = of("warm");
-            let values = if warm.is_empty() { of("cold") } else { warm };
+            let from_cold = warm.is_empty();
+            let values = if from_cold { of("cold") } else { warm };
+            let mut marks = Vec::new();
+            if from_cold {
+                marks.push("cold");
+            }
+            if tcg.contains(t) {
+                marks.push("TCG: emulated");
+            }
+            let marks = if marks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", marks.join(", "))
+            };
             if let Some(m) = stats::median(&values) {
                 out.push(ComputeRow {
                     target: t.clone(),
@@ -691,7 +746,7 @@ fn compute_rows(
                             format!("{} (± {} clock)", human_ns(m), human_ns(res))
                         }
                         _ => human_ns(m),
-                    },
+                    } + &marks,
                 });
             }
         }
@@ -728,7 +783,7 @@ fn round_pairs(
 }
 
 /// Density fits, in target order; a low R² says so.
-fn density_views(rows: &[DensityRow], targets: &[String]) -> Vec<DensityView> {
+fn density_views(rows: &[DensityRow], targets: &[String], tcg: &[String]) -> Vec<DensityView> {
     let mut names: Vec<&str> = Vec::new();
     for r in rows {
         if !names.contains(&r.target.as_str()) {
@@ -752,6 +807,7 @@ fn density_views(rows: &[DensityRow], targets: &[String]) -> Vec<DensityView> {
             };
             DensityView {
                 target: name.to_string(),
+                emulated: tcg.iter().any(|t| t == name),
                 family: mine[0].family.clone(),
                 points: mine
                     .iter()
@@ -763,8 +819,8 @@ fn density_views(rows: &[DensityRow], targets: &[String]) -> Vec<DensityView> {
                 r2: fit.as_ref().map(|f| format!("{:.3}", f.r2)).unwrap_or_else(|| "–".into()),
                 per_gib: fit
                     .as_ref()
-                    .filter(|f| f.slope > 0.0)
-                    .map(|f| format!("{:.0}", (1u64 << 30) as f64 / f.slope))
+                    .and_then(|f| comparison::tenants_per_gib(f.slope, Some(f.intercept)))
+                    .map(|n| format!("{n:.0}"))
                     .unwrap_or_else(|| "–".into()),
                 note,
                 fit,
@@ -828,16 +884,19 @@ fn figures(
                 } else {
                     (None, false)
                 };
-            let instantiate: Vec<u64> = measures
-                .iter()
-                .filter(|m| {
-                    m.target == *t
-                        && m.measure == "instantiate_ns"
-                        && m.phase == "cold"
-                        && m.workload == "hello"
-                })
-                .map(|m| m.value)
-                .collect();
+            let measure = |name: &str, hello_only: bool| -> Option<f64> {
+                let values: Vec<u64> = measures
+                    .iter()
+                    .filter(|m| {
+                        m.target == *t
+                            && m.measure == name
+                            && m.phase == "cold"
+                            && (!hello_only || m.workload == "hello")
+                    })
+                    .map(|m| m.value)
+                    .collect();
+                stats::median(&values).map(|v| v as f64)
+            };
             let overhead: Vec<u64> = measures
                 .iter()
                 .filter(|m| {
@@ -866,10 +925,17 @@ fn figures(
                 cold_ns: p50(t, "hello", "cold", |r| r.p50_ns),
                 memory_per_tenant_bytes: memory,
                 memory_from_density: from_density,
-                cpu_ns: p50(t, "hello", "warm", |r| r.cpu_p50_ns)
-                    .or_else(|| p50(t, "hello", "cold", |r| r.cpu_p50_ns)),
+                fit_intercept_bytes: density
+                    .iter()
+                    .find(|d| d.target == *t)
+                    .and_then(|d| d.fit.as_ref())
+                    .map(|f| f.intercept),
+                instance_memory_bytes: p50(t, "hello", "cold", |r| r.mem_pss_p50_bytes)
+                    .filter(|_| keeps_instances(run.targets.iter().find(|x| x.name == *t))),
+                cpu_ns: p50(t, "hello", "warm", |r| r.cpu_p50_ns),
                 vmm_overhead_bytes: stats::median(&overhead).map(|v| v as f64),
-                instantiate_ns: stats::median(&instantiate).map(|v| v as f64),
+                instantiate_ns: measure("instantiate_ns", false),
+                boot_to_init_ns: measure("boot_to_init_ns", true),
                 compute_large_ns: stats::median(&compute).map(|v| v as f64),
             }
         })
@@ -930,6 +996,70 @@ mod tests {
             facts: Default::default(),
             phases: phases.iter().map(|p| p.to_string()).collect(),
         }
+    }
+
+    fn computed(target: &str, ns: &[u64]) -> Vec<Sample> {
+        ns.iter()
+            .map(|&v| Sample {
+                run_id: "r".into(),
+                round: 0,
+                target: target.into(),
+                family: "isolate".into(),
+                workload: "hello".into(),
+                phase: "warm".into(),
+                instance_id: "i".into(),
+                latency_ns: Some(v + 1),
+                compute_ns: Some(v),
+                cpu_ns: None,
+                mem_pss_bytes: None,
+                mem_rss_bytes: None,
+                valid: true,
+                error: String::new(),
+                accel: "none".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_millisecond_clock_is_seen_in_its_figures() {
+        let ms = [
+            0,
+            0,
+            1_000_000,
+            0,
+            2_000_000,
+            0,
+            0,
+            1_000_000,
+            0,
+            0,
+            980_000_000,
+        ];
+        assert_eq!(apparent_tick_ns(&computed("w", &ms), "w"), Some(1_000_000));
+        let fine = [
+            0,
+            0,
+            1_000_000,
+            0,
+            2_000_000,
+            0,
+            0,
+            1_000_000,
+            0,
+            0,
+            980_000_123,
+        ];
+        assert_eq!(apparent_tick_ns(&computed("w", &fine), "w"), None);
+        assert_eq!(
+            apparent_tick_ns(&computed("w", &[0; 12]), "w"),
+            None,
+            "all zero"
+        );
+        assert_eq!(
+            apparent_tick_ns(&computed("w", &ms[..5]), "w"),
+            None,
+            "too few"
+        );
     }
 
     #[test]

@@ -339,6 +339,10 @@ impl Target for HostedTarget {
         self.host_usage()
     }
 
+    fn cpu_ns(&mut self, _instance: &Instance) -> Option<u64> {
+        self.host.as_ref()?.process.cpu_ns()
+    }
+
     fn resident(&mut self, _instances: &[Instance]) -> Option<u64> {
         self.host_usage().mem.map(|m| m.pss_bytes)
     }

@@ -165,6 +165,10 @@ impl Target for ProcessTarget {
             .unwrap_or_default()
     }
 
+    fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
+        instance.handle.downcast_ref::<Spawned>()?.cpu_ns()
+    }
+
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
         let Instance { conn, handle, .. } = instance;
         drop(conn);

@@ -105,6 +105,9 @@ pub fn telling_lines(path: &Path, offset: u64) -> String {
 pub struct Spawned {
     child: Child,
     program: String,
+    /// The group's processes as first seen by [`Spawned::cpu_ns`]: finding
+    /// them scans /proc, too slow to do inside a warm request's window.
+    members: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl Spawned {
@@ -128,6 +131,7 @@ impl Spawned {
         Ok(Spawned {
             child,
             program: program.display().to_string(),
+            members: Default::default(),
         })
     }
 
@@ -137,6 +141,7 @@ impl Spawned {
         Spawned {
             child,
             program: program.to_string(),
+            members: Default::default(),
         }
     }
 
@@ -191,6 +196,21 @@ impl Spawned {
                 self.program
             )))
         }
+    }
+
+    /// CPU so far of the process group (its processes as first seen here:
+    /// the servers measured start no processes once they serve), once its
+    /// threads are idle (at most 5 ms: a thread still finishing a request has
+    /// not been accounted yet), without reading memory.
+    pub fn cpu_ns(&self) -> Option<u64> {
+        let members = self
+            .members
+            .get_or_init(|| proc::group_members(self.child.id()));
+        proc::settle(members, std::time::Duration::from_millis(5));
+        members
+            .iter()
+            .filter_map(|&pid| proc::cpu_ns(pid).ok())
+            .reduce(|a, b| a + b)
     }
 
     /// CPU so far and memory now, summed over the process group.

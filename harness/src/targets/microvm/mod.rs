@@ -455,6 +455,10 @@ impl Target for MicrovmTarget {
         Ok(started)
     }
 
+    fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
+        instance.handle.downcast_ref::<Vm>()?.process.cpu_ns()
+    }
+
     fn measure(&mut self, instance: &Instance) -> Usage {
         let Some(vm) = instance.handle.downcast_ref::<Vm>() else {
             return Usage::default();
