@@ -4,7 +4,7 @@
 //! bar would hide it, and a log axis keeps microseconds and seconds readable
 //! on one page.
 
-use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
@@ -229,7 +229,12 @@ fn density_chart(model: &ReportModel) -> Option<Chart> {
             .margin_right(30)
             .x_label_area_size(40)
             .y_label_area_size(80)
-            .build_cartesian_2d((1f64..max_tenants * 1.2).log_scale(), (lo..hi).log_scale())
+            .build_cartesian_2d(
+                (1f64..max_tenants * 1.2)
+                    .log_scale()
+                    .with_key_points(tenant_ticks(max_tenants)),
+                (lo..hi).log_scale().with_key_points(binary_ticks(lo, hi)),
+            )
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -440,6 +445,42 @@ fn push(
     ));
 }
 
+/// Powers of ten from `lo` to `hi`.
+fn decade_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    (-12..=15)
+        .map(|e| 10f64.powi(e))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect()
+}
+
+/// 1, 32 and 1024 × each power of 1024 between `lo` and `hi` bytes: round
+/// in binary units (1 KiB, 32 KiB, 1 MiB…); every power of two where the
+/// range is narrow.
+fn binary_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let all: Vec<f64> = (0..=40)
+        .map(|e| 2f64.powi(e))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect();
+    let sparse: Vec<f64> = all
+        .iter()
+        .copied()
+        .filter(|v| (v.log2().round() as i64) % 5 == 0)
+        .collect();
+    if sparse.len() >= 3 {
+        sparse
+    } else {
+        all
+    }
+}
+
+/// The density sweep's steps: 1, 4, 16, 64… up to `max`.
+fn tenant_ticks(max: f64) -> Vec<f64> {
+    (0..8)
+        .map(|e| 4f64.powi(e))
+        .filter(|&v| v <= max * 1.2)
+        .collect()
+}
+
 fn dot_chart(
     x_label: &str,
     rows: &[String],
@@ -455,6 +496,13 @@ fn dot_chart(
     );
     let n = rows.len().max(1);
     let height = 90 + 34 * n as u32 + 12 * series.len() as u32;
+    // Byte axes tick at powers of 1024 (and 32×), where binary labels are
+    // round; time axes at powers of ten.
+    let ticks = if fmt(1 << 20) == human_bytes(1 << 20) {
+        binary_ticks(lo, hi)
+    } else {
+        decade_ticks(lo, hi)
+    };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
@@ -464,7 +512,10 @@ fn dot_chart(
             .margin_right(30)
             .x_label_area_size(40)
             .y_label_area_size(150)
-            .build_cartesian_2d((lo..hi).log_scale(), -0.5f64..n as f64 - 0.5)
+            .build_cartesian_2d(
+                (lo..hi).log_scale().with_key_points(ticks),
+                -0.5f64..n as f64 - 0.5,
+            )
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -514,4 +565,27 @@ fn dot_chart(
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_axes_tick_where_binary_labels_are_round() {
+        let t = binary_ticks(10_000.0, 1e9);
+        let labels: Vec<String> = t.iter().map(|&v| human_bytes(v as u64)).collect();
+        assert_eq!(labels, ["32.0 KiB", "1.00 MiB", "32.0 MiB"]);
+        assert_eq!(
+            binary_ticks(3000.0, 9000.0),
+            [4096.0, 8192.0],
+            "narrow: every power of two"
+        );
+    }
+
+    #[test]
+    fn the_density_axis_ticks_at_the_sweep_steps_once_each() {
+        assert_eq!(tenant_ticks(64.0), [1.0, 4.0, 16.0, 64.0]);
+        assert_eq!(decade_ticks(0.5, 2000.0), [1.0, 10.0, 100.0, 1000.0]);
+    }
 }

@@ -648,8 +648,15 @@ fn measure_views(
             .iter()
             .position(|t| *t == m.target)
             .unwrap_or(usize::MAX);
+        // A stage that ends with the response holds the workload's compute:
+        // one row per workload, not a median across them.
+        let measure = if m.measure.ends_with("_to_response_ns") {
+            format!("{} ({})", m.measure, m.workload)
+        } else {
+            m.measure.clone()
+        };
         groups
-            .entry((rank, m.target.clone(), m.phase.clone(), m.measure.clone()))
+            .entry((rank, m.target.clone(), m.phase.clone(), measure))
             .or_default()
             .push(m.value);
     }
@@ -659,7 +666,7 @@ fn measure_views(
             let m = stats::median(&values)?;
             let median = if measure.ends_with("_bytes") {
                 human_bytes(m)
-            } else if measure.ends_with("_ns") {
+            } else if measure.ends_with("_ns") || measure.contains("_ns (") {
                 human_ns(m)
             } else {
                 m.to_string()
