@@ -199,7 +199,7 @@ pub struct Usage {
 /// What a target counts as an instance's CPU and memory, said in the report.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Accounting {
-    /// e.g. "the server process (all threads), from /proc schedstat".
+    /// e.g. "the server process (all threads), from its CPU clock".
     pub cpu: String,
     /// e.g. "PSS and RSS of the server process".
     pub memory: String,

@@ -180,7 +180,7 @@ impl Target for ProcessTarget {
 
     fn accounting(&self) -> Accounting {
         Accounting {
-            cpu: "every process in the instance's process group, all threads (/proc/<pid>/task/*/schedstat, ns)".into(),
+            cpu: "every process in the instance's process group, all threads (the process CPU clock, ns; warm: from idle before the request to idle after the response)".into(),
             memory: "PSS and RSS summed over the instance's process group (/proc/<pid>/smaps_rollup)".into(),
         }
     }
