@@ -7,8 +7,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::plan::Plan;
 use crate::results::DensityRow;
 use crate::targets::{Instance, StartRequest, Target};
@@ -111,7 +109,7 @@ pub fn sweep(target: &mut dyn Target, plan: &Plan, run_id: &str, cancel: &Atomic
 }
 
 /// A least-squares line through (tenants, bytes).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Fit {
     /// Bytes per tenant.
     pub slope: f64,
@@ -119,8 +117,15 @@ pub struct Fit {
     pub intercept: f64,
     /// Coefficient of determination.
     pub r2: f64,
-    /// Points fitted.
-    pub points: usize,
+}
+
+impl Fit {
+    /// Idle tenants that fit in 1 GiB by this line: (1 GiB − intercept) ÷
+    /// slope. An extrapolation past the sweep's largest step.
+    pub fn tenants_per_gib(&self) -> Option<f64> {
+        let room = (1u64 << 30) as f64 - self.intercept.max(0.0);
+        (self.slope > 0.0 && room > 0.0).then(|| room / self.slope)
+    }
 }
 
 /// The fit of `points`; `None` with fewer than two distinct tenant counts.
@@ -149,7 +154,6 @@ pub fn fit(points: &[(f64, f64)]) -> Option<Fit> {
         slope,
         intercept,
         r2,
-        points: points.len(),
     })
 }
 
@@ -165,6 +169,20 @@ mod tests {
             "{f:?}"
         );
         assert!((f.r2 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn tenants_per_gib_leaves_room_for_the_intercept() {
+        let gib = (1u64 << 30) as f64;
+        let line = |slope: f64, intercept: f64| Fit {
+            slope,
+            intercept,
+            r2: 1.0,
+        };
+        assert_eq!(line(gib / 100.0, 0.0).tenants_per_gib(), Some(100.0));
+        assert_eq!(line(gib / 100.0, gib / 2.0).tenants_per_gib(), Some(50.0));
+        assert_eq!(line(gib / 100.0, 2.0 * gib).tenants_per_gib(), None);
+        assert_eq!(line(0.0, 0.0).tenants_per_gib(), None);
     }
 
     #[test]

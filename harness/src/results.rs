@@ -71,6 +71,38 @@ pub struct MeasureRow {
     pub value: u64,
 }
 
+/// The measures that belong to valid samples, the same (target, round,
+/// workload, phase, instance): only those enter any statistic.
+pub fn valid_measures<'a>(samples: &[Sample], measures: &'a [MeasureRow]) -> Vec<&'a MeasureRow> {
+    use std::collections::HashSet;
+    let key = |t: &'a str, r: u32, w: &'a str, p: &'a str, i: &'a str| (t, r, w, p, i);
+    let valid: HashSet<(&str, u32, &str, &str, &str)> = samples
+        .iter()
+        .filter(|s| s.valid)
+        .map(|s| {
+            (
+                s.target.as_str(),
+                s.round,
+                s.workload.as_str(),
+                s.phase.as_str(),
+                s.instance_id.as_str(),
+            )
+        })
+        .collect();
+    measures
+        .iter()
+        .filter(|m| {
+            valid.contains(&key(
+                &m.target,
+                m.round,
+                &m.workload,
+                &m.phase,
+                &m.instance_id,
+            ))
+        })
+        .collect()
+}
+
 /// One step of a density sweep (density.csv): the memory of `tenants` idle
 /// instances of a target, together, as its family accounts it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -14,6 +14,17 @@ use crate::results::Sample;
 /// Resamples drawn for each bootstrap interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 
+/// The row of (target, workload, phase) in `rows`.
+pub fn find_row<'a>(
+    rows: &'a [SummaryRow],
+    target: &str,
+    workload: &str,
+    phase: &str,
+) -> Option<&'a SummaryRow> {
+    rows.iter()
+        .find(|r| r.target == target && r.workload == workload && r.phase == phase)
+}
+
 /// One row of summary.csv: a (target, workload, phase), DESIGN.md's columns.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SummaryRow {
@@ -308,6 +319,11 @@ mod tests {
         let pairs: Vec<(f64, f64)> = (1..=10).map(|r| (2.0 * r as f64, r as f64)).collect();
         let (mid, lo, hi) = paired_ratio(&pairs, &mut rng, 500).unwrap();
         assert_eq!((mid, lo, hi), (2.0, 2.0, 2.0));
+        // Pairing matters: the median of the per-round ratios is 0.5, the
+        // ratio of the two medians would be 10 / 2 = 5.
+        let pairs = [(1.0, 2.0), (10.0, 1.0), (10.0, 20.0)];
+        let (mid, _, _) = paired_ratio(&pairs, &mut rng, 500).unwrap();
+        assert_eq!(mid, 0.5);
         assert_eq!(paired_ratio(&[(1.0, 0.0)], &mut rng, 10), None);
     }
 

@@ -26,6 +26,18 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// `value` in the unit its name ends with: `…_ns` a duration, `…_bytes` a
+/// size, anything else a plain count (the naming rule of measures.csv).
+pub fn by_suffix(name: &str, value: u64) -> String {
+    if name.ends_with("_ns") {
+        human_ns(value)
+    } else if name.ends_with("_bytes") {
+        human_bytes(value)
+    } else {
+        value.to_string()
+    }
+}
+
 /// Three significant digits: `1.23`, `12.3`, `123`.
 fn three_digits(v: f64) -> String {
     if v < 10.0 {
@@ -49,5 +61,8 @@ mod tests {
         assert_eq!(human_ns(71_000_000_000), "71.0 s");
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.50 MiB");
+        assert_eq!(by_suffix("boot_kernel_ns", 4_560_000), "4.56 ms");
+        assert_eq!(by_suffix("guest_ram_pss_bytes", 512), "512 B");
+        assert_eq!(by_suffix("attempts", 7), "7");
     }
 }

@@ -81,7 +81,7 @@ const BOOT_STAGES: [(&str, &str); 6] = [
 ];
 
 /// Every chart the data allows, in page order.
-pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> Vec<Chart> {
+pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) -> Vec<Chart> {
     let targets = &model.target_names;
     let mut charts = Vec::new();
     let pick = |workload: &str, phase: &str, f: fn(&Sample) -> Option<u64>| -> Vec<Vec<f64>> {
@@ -117,7 +117,7 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> 
             "latency (log scale)",
             targets,
             phases,
-            human_ns,
+            Axis::Time,
         );
     }
     let mem_workload = model
@@ -137,7 +137,7 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> 
                 series("PSS", 0, pick(w, "cold", |s| s.mem_pss_bytes)),
                 series("RSS", 1, pick(w, "cold", |s| s.mem_rss_bytes)),
             ],
-            human_bytes,
+            Axis::Bytes,
         );
         push(
             &mut charts,
@@ -150,7 +150,7 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> 
                 series("cold", 0, pick(w, "cold", |s| s.cpu_ns)),
                 series("warm", 1, pick(w, "warm", |s| s.cpu_ns)),
             ],
-            human_ns,
+            Axis::Time,
         );
     }
     let sizes: Vec<Series> = model
@@ -169,13 +169,13 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[MeasureRow]) -> 
             "compute time (log scale)",
             targets,
             sizes,
-            human_ns,
+            Axis::Time,
         );
     }
     if let Some(chart) = density_chart(model) {
         charts.push(chart);
     }
-    if let Some(chart) = boot_breakdown(samples, measures) {
+    if let Some(chart) = boot_breakdown(measures) {
         charts.push(chart);
     }
     charts
@@ -302,21 +302,8 @@ fn density_chart(model: &ReportModel) -> Option<Chart> {
 }
 
 /// Stacked bars of the median boot stages of each target that records them
-/// (cold samples that were valid).
-fn boot_breakdown(samples: &[Sample], measures: &[MeasureRow]) -> Option<Chart> {
-    use std::collections::HashSet;
-    let valid: HashSet<(&str, u32, &str, &str)> = samples
-        .iter()
-        .filter(|s| s.valid && s.phase == "cold")
-        .map(|s| {
-            (
-                s.target.as_str(),
-                s.round,
-                s.workload.as_str(),
-                s.instance_id.as_str(),
-            )
-        })
-        .collect();
+/// (`measures`: those of valid samples).
+fn boot_breakdown(measures: &[&MeasureRow]) -> Option<Chart> {
     let mut targets: Vec<String> = Vec::new();
     for m in measures {
         if m.measure == BOOT_STAGES[0].0 && !targets.contains(&m.target) {
@@ -333,14 +320,6 @@ fn boot_breakdown(samples: &[Sample], measures: &[MeasureRow]) -> Option<Chart> 
             .iter()
             .filter(|m| m.target == target && m.measure == stage && m.phase == "cold")
             .filter(|m| !hello_ran || m.workload == "hello")
-            .filter(|m| {
-                valid.contains(&(
-                    m.target.as_str(),
-                    m.round,
-                    m.workload.as_str(),
-                    m.instance_id.as_str(),
-                ))
-            })
             .map(|m| m.value)
             .collect();
         stats::median(&values).unwrap_or(0) as f64 / 1e6
@@ -423,7 +402,7 @@ fn push(
     x_label: &str,
     rows: &[String],
     series: Vec<Series>,
-    fmt: fn(u64) -> String,
+    axis: Axis,
 ) {
     let series: Vec<Series> = series
         .into_iter()
@@ -440,9 +419,34 @@ fn push(
         &id,
         &title,
         &caption,
-        dot_chart(x_label, rows, &series, fmt),
+        dot_chart(x_label, rows, &series, axis),
         legend,
     ));
+}
+
+/// What a dot chart's axis measures: its labels and where it ticks.
+#[derive(Clone, Copy)]
+enum Axis {
+    Time,
+    Bytes,
+}
+
+impl Axis {
+    fn label(self, v: u64) -> String {
+        match self {
+            Axis::Time => human_ns(v),
+            Axis::Bytes => human_bytes(v),
+        }
+    }
+
+    /// Times tick at powers of ten; sizes at powers of 1024 (and 32×),
+    /// where binary labels are round.
+    fn ticks(self, lo: f64, hi: f64) -> Vec<f64> {
+        match self {
+            Axis::Time => decade_ticks(lo, hi),
+            Axis::Bytes => binary_ticks(lo, hi),
+        }
+    }
 }
 
 /// Powers of ten from `lo` to `hi`.
@@ -485,7 +489,7 @@ fn dot_chart(
     x_label: &str,
     rows: &[String],
     series: &[Series],
-    fmt: fn(u64) -> String,
+    axis: Axis,
 ) -> Result<String, String> {
     let all = series.iter().flat_map(|s| s.rows.iter().flatten().copied());
     let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -496,13 +500,7 @@ fn dot_chart(
     );
     let n = rows.len().max(1);
     let height = 90 + 34 * n as u32 + 12 * series.len() as u32;
-    // Byte axes tick at powers of 1024 (and 32×), where binary labels are
-    // round; time axes at powers of ten.
-    let ticks = if fmt(1 << 20) == human_bytes(1 << 20) {
-        binary_ticks(lo, hi)
-    } else {
-        decade_ticks(lo, hi)
-    };
+    let ticks = axis.ticks(lo, hi);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
@@ -522,7 +520,7 @@ fn dot_chart(
             .disable_y_mesh()
             .y_labels(0)
             .x_desc(x_label)
-            .x_label_formatter(&|v| fmt(*v as u64))
+            .x_label_formatter(&|v| axis.label(*v as u64))
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| e.to_string())?;

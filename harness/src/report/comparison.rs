@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::units::{human_bytes, human_ns};
+use crate::units::{self, human_bytes, human_ns};
 
 const CLAIMS: &str = include_str!("../../data/claims.json");
 
@@ -63,10 +63,8 @@ pub struct Figure {
     /// Memory of one instance after its cold start, hello, p50 (for a
     /// shared host: what the instance added to it).
     pub instance_memory_bytes: Option<f64>,
-    /// Whether the memory figure is a density slope.
-    pub memory_from_density: bool,
-    /// The density fit's intercept, where there is a fit.
-    pub fit_intercept_bytes: Option<f64>,
+    /// Idle tenants per GiB by the density fit, where there is one.
+    pub tenants_per_gib: Option<f64>,
     /// CPU of a warm hello (p50); none where there is no warm phase.
     pub cpu_ns: Option<f64>,
     /// The host's own time to make a tenant's instance (Wasm): median over
@@ -115,10 +113,10 @@ pub struct ClaimRow {
 }
 
 fn format(metric: &str, v: f64) -> String {
-    match metric {
-        "cold_ns" | "instantiate_ns" | "boot_to_init_ns" => human_ns(v as u64),
-        "compute_ratio" | "cold_ratio" => times(v),
-        _ => human_bytes(v as u64),
+    if metric.ends_with("_ratio") {
+        times(v)
+    } else {
+        units::by_suffix(metric, v as u64)
     }
 }
 
@@ -143,13 +141,6 @@ fn ratio_text(r: f64) -> String {
         r if r > 0.0 => format!("1/{:.0}", 1.0 / r),
         _ => "0".into(),
     }
-}
-
-/// Idle tenants that fit in 1 GiB by the density fit: (1 GiB − intercept) ÷
-/// slope. An extrapolation past the sweep's largest step.
-pub fn tenants_per_gib(slope: f64, intercept: Option<f64>) -> Option<f64> {
-    let room = (1u64 << 30) as f64 - intercept.unwrap_or(0.0).max(0.0);
-    (slope > 0.0 && room > 0.0).then(|| room / slope)
 }
 
 /// measured ÷ claimed; for a claimed range, "within" or the ratio to the
@@ -210,13 +201,7 @@ pub fn families(figures: &[Figure]) -> Vec<FamilyRow> {
             let bytes = |v: f64| human_bytes(v as u64);
             let most = native
                 .iter()
-                .filter(|f| f.memory_from_density)
-                .filter_map(|f| {
-                    Some((
-                        tenants_per_gib(f.memory_per_tenant_bytes?, f.fit_intercept_bytes)?,
-                        f,
-                    ))
-                })
+                .filter_map(|f| Some((f.tenants_per_gib?, f)))
                 .max_by(|a, b| a.0.total_cmp(&b.0));
             FamilyRow {
                 family: family.to_string(),
@@ -333,8 +318,7 @@ mod tests {
             emulated,
             cold_ns: Some(cold_ms * 1e6),
             memory_per_tenant_bytes: Some(mem_mb * 1e6),
-            memory_from_density: true,
-            fit_intercept_bytes: Some(1e6),
+            tenants_per_gib: Some(1e3 / mem_mb),
             instance_memory_bytes: Some(mem_mb * 2e6),
             cpu_ns: Some(1e5),
             vmm_overhead_bytes: None,
@@ -410,15 +394,6 @@ mod tests {
             "one node instance's memory, not the density slope: {}",
             node.measured
         );
-    }
-
-    #[test]
-    fn tenants_per_gib_leaves_room_for_the_intercept() {
-        let gib = (1u64 << 30) as f64;
-        assert_eq!(tenants_per_gib(gib / 100.0, None), Some(100.0));
-        assert_eq!(tenants_per_gib(gib / 100.0, Some(gib / 2.0)), Some(50.0));
-        assert_eq!(tenants_per_gib(gib / 100.0, Some(2.0 * gib)), None);
-        assert_eq!(tenants_per_gib(0.0, None), None);
     }
 
     #[test]

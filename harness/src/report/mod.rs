@@ -66,7 +66,9 @@ pub fn default_dir(run_dir: &Path) -> PathBuf {
 pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
     let run = results::read_run_info(run_dir)?;
     let samples = results::read_samples(&run_dir.join("samples.csv"))?;
-    let measures = results::read_measures(&run_dir.join("measures.csv"))?;
+    let all_measures = results::read_measures(&run_dir.join("measures.csv"))?;
+    // Only the measures of valid samples enter any figure.
+    let measures = results::valid_measures(&samples, &all_measures);
     let density = results::read_density(&run_dir.join("density.csv"))?;
     let target_order: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
     let rows = stats::summarize(&samples, &target_order, &run.plan.workloads, run.plan.seed);

@@ -13,7 +13,7 @@ use super::cost::{self, CostRow};
 use crate::density::{fit, Fit};
 use crate::results::{DensityRow, MeasureRow, RunInfo, RunStatus, Sample, TargetInfo};
 use crate::stats::{self, SummaryRow};
-use crate::units::{human_bytes, human_ns};
+use crate::units::{self, human_bytes, human_ns};
 
 /// The baseline other targets are compared with, when present.
 pub const BASELINE: &str = "process";
@@ -193,6 +193,8 @@ pub struct ComputeRow {
     pub workload: String,
     /// Median `compute_ns` over valid warm samples (cold when there are none).
     pub p50_ns: u64,
+    /// Whether the median is of cold samples (the target has no warm ones).
+    pub from_cold: bool,
     /// Formatted.
     pub p50: String,
 }
@@ -206,6 +208,8 @@ pub struct MeasureView {
     pub phase: String,
     /// The figure's name (its unit is in the name).
     pub measure: String,
+    /// The workload, for a figure that depends on it.
+    pub workload: Option<String>,
     /// Median over valid samples, formatted by its unit.
     pub median: String,
     /// Samples it covers.
@@ -240,14 +244,11 @@ impl ReportModel {
     pub fn build(
         run: &RunInfo,
         samples: &[Sample],
-        measures: &[MeasureRow],
+        measures: &[&MeasureRow],
         density_rows: &[DensityRow],
         rows: &[SummaryRow],
     ) -> ReportModel {
-        let find = |t: &str, w: &str, p: &str| {
-            rows.iter()
-                .find(|r| r.target == t && r.workload == w && r.phase == p)
-        };
+        let find = |t: &str, w: &str, p: &str| stats::find_row(rows, t, w, p);
         let target_names: Vec<String> = run
             .targets
             .iter()
@@ -263,20 +264,15 @@ impl ReportModel {
                 .unwrap_or_default()
         };
 
-        let tcg: Vec<String> = run
+        // Targets run under emulation (TCG) are shown, but kept out of every
+        // comparison across families: their times measure the emulator.
+        let emulated: Vec<String> = run
             .targets
             .iter()
-            .filter(|t| t.accel == "tcg")
+            .filter(|t| t.measured && t.accel == "tcg")
             .map(|t| t.name.clone())
             .collect();
-        let density = density_views(density_rows, &target_names, &tcg);
-        let per_tenant_of = |t: &str| {
-            density
-                .iter()
-                .find(|d| d.target == t)
-                .and_then(|d| d.fit.as_ref())
-                .map(|f| f.slope)
-        };
+        let density = density_views(density_rows, &target_names, &emulated);
         let mut headline = Vec::new();
         for t in &target_names {
             for w in &workloads {
@@ -321,9 +317,10 @@ impl ReportModel {
                         .and_then(|r| r.mem_pss_p50_bytes)
                         .map(human_bytes)
                         .unwrap_or_else(|| "–".into()),
-                    per_tenant: per_tenant_of(t)
-                        .map(|b| human_bytes(b.max(0.0) as u64))
-                        .unwrap_or_else(|| "–".into()),
+                    per_tenant: density
+                        .iter()
+                        .find(|d| d.target == *t && d.fit.is_some())
+                        .map_or_else(|| "–".into(), |d| d.per_tenant.clone()),
                     counts: if bad > 0 {
                         format!("{n} ({bad} flagged)")
                     } else {
@@ -370,15 +367,7 @@ impl ReportModel {
                 ))
             })
             .collect();
-        let compute = compute_rows(samples, &target_names, &workloads, &clocks, &tcg);
-        // Targets run under emulation (TCG) are shown, but kept out of every
-        // comparison across families: their times measure the emulator.
-        let emulated: Vec<String> = run
-            .targets
-            .iter()
-            .filter(|t| t.measured && t.accel == "tcg")
-            .map(|t| t.name.clone())
-            .collect();
+        let compute = compute_rows(samples, &target_names, &workloads, &clocks, &emulated);
         let mut rng = ChaCha8Rng::seed_from_u64(run.plan.seed ^ 0x5a17);
         let mut ratios = Vec::new();
         if target_names.iter().any(|t| t == BASELINE) {
@@ -395,21 +384,20 @@ impl ReportModel {
                             })
                             .unwrap_or_else(|| "–".into())
                     };
-                    // Where every request is a new instance, its cold samples are its warm ones.
-                    let compute_phase =
-                        if samples.iter().any(|s| s.target == *t && s.phase == "warm") {
-                            "warm"
-                        } else {
-                            "cold"
-                        };
-                    // A figure the instance's clock cannot resolve has no
-                    // ratio, nor one so small that reading the clock is most of it.
-                    let of = |target: &str| {
+                    // The same samples as the compute table: warm, or cold
+                    // where every request is a new instance.
+                    let row = |target: &str| {
                         compute
                             .iter()
                             .find(|c| c.target == target && c.workload == *w)
-                            .map(|c| c.p50_ns)
                     };
+                    let compute_phase = match row(t) {
+                        Some(c) if c.from_cold => "cold",
+                        _ => "warm",
+                    };
+                    // A figure the instance's clock cannot resolve has no
+                    // ratio, nor one so small that reading the clock is most of it.
+                    let of = |target: &str| row(target).map(|c| c.p50_ns);
                     let compute = match (clocks.get(t), of(t), of(BASELINE)) {
                         (Some(&res), Some(m), _) if m < 10 * res => format!(
                             "– (below {}: the instance's clock ticks in {})",
@@ -548,9 +536,9 @@ impl ReportModel {
 
         let figures = figures(
             run,
-            samples,
             measures,
             rows,
+            &compute,
             &target_names,
             &density,
             &emulated,
@@ -572,7 +560,7 @@ impl ReportModel {
             skipped,
             targets,
             compute,
-            measures: measure_views(samples, measures, &target_names),
+            measures: measure_views(measures, &target_names),
             totals: Totals {
                 samples: samples.len(),
                 valid,
@@ -596,7 +584,7 @@ impl ReportModel {
         }
     }
 
-    /// Valid samples of (target, workload, phase) mapped through `f`.
+    /// Valid samples of (target, workload, phase).
     pub fn values<'a>(
         samples: &'a [Sample],
         target: &'a str,
@@ -609,73 +597,44 @@ impl ReportModel {
     }
 }
 
-/// Medians of measures.csv per (target, phase, measure), over the measures
-/// of valid samples only.
-fn measure_views(
-    samples: &[Sample],
-    measures: &[MeasureRow],
-    targets: &[String],
-) -> Vec<MeasureView> {
-    use std::collections::HashSet;
-    let valid: HashSet<(&str, u32, &str, &str, &str)> = samples
-        .iter()
-        .filter(|s| s.valid)
-        .map(|s| {
-            (
-                s.target.as_str(),
-                s.round,
-                s.workload.as_str(),
-                s.phase.as_str(),
-                s.instance_id.as_str(),
-            )
-        })
-        .collect();
-    // (target rank, target, phase, measure)
-    type Key = (usize, String, String, String);
+/// Medians of measures.csv per (target, phase, measure), over `measures`
+/// (those of valid samples).
+fn measure_views(measures: &[&MeasureRow], targets: &[String]) -> Vec<MeasureView> {
+    // (target rank, target, phase, measure, workload)
+    type Key = (usize, String, String, String, Option<String>);
     let mut groups: BTreeMap<Key, Vec<u64>> = BTreeMap::new();
     for m in measures {
-        let key = (
-            m.target.as_str(),
-            m.round,
-            m.workload.as_str(),
-            m.phase.as_str(),
-            m.instance_id.as_str(),
-        );
-        if !valid.contains(&key) {
-            continue;
-        }
         let rank = targets
             .iter()
             .position(|t| *t == m.target)
             .unwrap_or(usize::MAX);
         // A stage that ends with the response holds the workload's compute:
         // one row per workload, not a median across them.
-        let measure = if m.measure.ends_with("_to_response_ns") {
-            format!("{} ({})", m.measure, m.workload)
-        } else {
-            m.measure.clone()
-        };
+        let workload = m
+            .measure
+            .ends_with("_to_response_ns")
+            .then(|| m.workload.clone());
         groups
-            .entry((rank, m.target.clone(), m.phase.clone(), measure))
+            .entry((
+                rank,
+                m.target.clone(),
+                m.phase.clone(),
+                m.measure.clone(),
+                workload,
+            ))
             .or_default()
             .push(m.value);
     }
     groups
         .into_iter()
-        .filter_map(|((_, target, phase, measure), values)| {
+        .filter_map(|((_, target, phase, measure, workload), values)| {
             let m = stats::median(&values)?;
-            let median = if measure.ends_with("_bytes") {
-                human_bytes(m)
-            } else if measure.ends_with("_ns") || measure.contains("_ns (") {
-                human_ns(m)
-            } else {
-                m.to_string()
-            };
             Some(MeasureView {
                 target,
                 phase,
+                median: units::by_suffix(&measure, m),
                 measure,
-                median,
+                workload,
                 n: values.len(),
             })
         })
@@ -747,6 +706,7 @@ fn compute_rows(
                     target: t.clone(),
                     workload: w.clone(),
                     p50_ns: m,
+                    from_cold,
                     p50: match clocks.get(t) {
                         Some(&res) if m < res => format!("< {} (clock resolution)", human_ns(res)),
                         Some(&res) if m < 10 * res => {
@@ -826,7 +786,7 @@ fn density_views(rows: &[DensityRow], targets: &[String], tcg: &[String]) -> Vec
                 r2: fit.as_ref().map(|f| format!("{:.3}", f.r2)).unwrap_or_else(|| "–".into()),
                 per_gib: fit
                     .as_ref()
-                    .and_then(|f| comparison::tenants_per_gib(f.slope, Some(f.intercept)))
+                    .and_then(Fit::tenants_per_gib)
                     .map(|n| format!("{n:.0}"))
                     .unwrap_or_else(|| "–".into()),
                 note,
@@ -838,24 +798,16 @@ fn density_views(rows: &[DensityRow], targets: &[String], tcg: &[String]) -> Vec
 }
 
 /// Memory a tenant of `target` needs: the density slope, else PSS at cold.
-fn memory_per_tenant(
-    target: &str,
-    rows: &[SummaryRow],
-    density: &[DensityView],
-) -> (Option<f64>, bool) {
+fn memory_per_tenant(target: &str, rows: &[SummaryRow], density: &[DensityView]) -> Option<f64> {
     match density
         .iter()
         .find(|d| d.target == target)
         .and_then(|d| d.fit.as_ref())
     {
-        Some(f) => (Some(f.slope.max(0.0)), true),
-        None => (
-            rows.iter()
-                .find(|r| r.target == target && r.workload == "hello" && r.phase == "cold")
-                .and_then(|r| r.mem_pss_p50_bytes)
-                .map(|v| v as f64),
-            false,
-        ),
+        Some(f) => Some(f.slope.max(0.0)),
+        None => stats::find_row(rows, target, "hello", "cold")
+            .and_then(|r| r.mem_pss_p50_bytes)
+            .map(|v| v as f64),
     }
 }
 
@@ -869,28 +821,28 @@ fn keeps_instances(info: Option<&TargetInfo>) -> bool {
 /// What the comparison page compares, per measured target.
 fn figures(
     run: &RunInfo,
-    samples: &[Sample],
-    measures: &[MeasureRow],
+    measures: &[&MeasureRow],
     rows: &[SummaryRow],
+    compute: &[ComputeRow],
     targets: &[String],
     density: &[DensityView],
     emulated: &[String],
 ) -> Vec<Figure> {
     let p50 = |t: &str, w: &str, phase: &str, pick: fn(&SummaryRow) -> Option<u64>| {
-        rows.iter()
-            .find(|r| r.target == t && r.workload == w && r.phase == phase)
+        stats::find_row(rows, t, w, phase)
             .and_then(pick)
             .map(|v| v as f64)
     };
     targets
         .iter()
         .map(|t| {
-            let (memory, from_density) =
-                if keeps_instances(run.targets.iter().find(|x| x.name == *t)) {
-                    memory_per_tenant(t, rows, density)
-                } else {
-                    (None, false)
-                };
+            let info = run.targets.iter().find(|x| x.name == *t);
+            let keeps = keeps_instances(info);
+            let fit = density
+                .iter()
+                .find(|d| d.target == *t)
+                .and_then(|d| d.fit.as_ref())
+                .filter(|_| keeps);
             let measure = |name: &str, hello_only: bool| -> Option<f64> {
                 let values: Vec<u64> = measures
                     .iter()
@@ -904,46 +856,27 @@ fn figures(
                     .collect();
                 stats::median(&values).map(|v| v as f64)
             };
-            let overhead: Vec<u64> = measures
-                .iter()
-                .filter(|m| {
-                    m.target == *t && m.measure == "vmm_overhead_pss_bytes" && m.phase == "cold"
-                })
-                .map(|m| m.value)
-                .collect();
-            let compute: Vec<u64> = ["warm", "cold"]
-                .iter()
-                .map(|phase| {
-                    ReportModel::values(samples, t, "palindrome-large", phase)
-                        .filter_map(|s| s.compute_ns)
-                        .collect::<Vec<u64>>()
-                })
-                .find(|v| !v.is_empty())
-                .unwrap_or_default();
             Figure {
                 target: t.clone(),
-                family: run
-                    .targets
-                    .iter()
-                    .find(|x| x.name == *t)
-                    .map(|x| x.family.clone())
-                    .unwrap_or_default(),
+                family: info.map(|x| x.family.clone()).unwrap_or_default(),
                 emulated: emulated.contains(t),
                 cold_ns: p50(t, "hello", "cold", |r| r.p50_ns),
-                memory_per_tenant_bytes: memory,
-                memory_from_density: from_density,
-                fit_intercept_bytes: density
-                    .iter()
-                    .find(|d| d.target == *t)
-                    .and_then(|d| d.fit.as_ref())
-                    .map(|f| f.intercept),
+                memory_per_tenant_bytes: if keeps {
+                    memory_per_tenant(t, rows, density)
+                } else {
+                    None
+                },
+                tenants_per_gib: fit.and_then(Fit::tenants_per_gib),
                 instance_memory_bytes: p50(t, "hello", "cold", |r| r.mem_pss_p50_bytes)
-                    .filter(|_| keeps_instances(run.targets.iter().find(|x| x.name == *t))),
+                    .filter(|_| keeps),
                 cpu_ns: p50(t, "hello", "warm", |r| r.cpu_p50_ns),
-                vmm_overhead_bytes: stats::median(&overhead).map(|v| v as f64),
+                vmm_overhead_bytes: measure("vmm_overhead_pss_bytes", false),
                 instantiate_ns: measure("instantiate_ns", false),
                 boot_to_init_ns: measure("boot_to_init_ns", true),
-                compute_large_ns: stats::median(&compute).map(|v| v as f64),
+                compute_large_ns: compute
+                    .iter()
+                    .find(|c| c.target == *t && c.workload == "palindrome-large")
+                    .map(|c| c.p50_ns as f64),
             }
         })
         .collect()
@@ -960,12 +893,9 @@ fn cost_inputs(
 ) -> Vec<cost::Usage> {
     let mut out = Vec::new();
     for t in targets.iter().filter(|t| !emulated.contains(t)) {
-        let (memory, _) = memory_per_tenant(t, rows, density);
+        let memory = memory_per_tenant(t, rows, density);
         for w in workloads {
-            let row = |phase: &str| {
-                rows.iter()
-                    .find(|r| r.target == *t && r.workload == *w && r.phase == phase)
-            };
+            let row = |phase: &str| stats::find_row(rows, t, w, phase);
             let Some(r) = row("warm")
                 .filter(|r| r.p50_ns.is_some())
                 .or_else(|| row("cold"))
