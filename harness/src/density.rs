@@ -33,6 +33,8 @@ pub fn sweep(target: &mut dyn Target, plan: &Plan, run_id: &str, cancel: &Atomic
     let mut out = Sweep::default();
     let mut instances: Vec<Instance> = Vec::new();
     let steps = plan.density_steps();
+    // A shared host readies itself (untimed, as before a cold start).
+    target.baseline();
     'steps: for (i, &n) in steps.iter().enumerate() {
         let step_started = Instant::now();
         while instances.len() < n as usize {

@@ -562,6 +562,11 @@ impl CellRun<'_> {
     }
 
     fn host_cold(&mut self, target: &mut dyn Target) {
+        // From nothing: the running host goes first, outside the timing.
+        if let Err(e) = target.shutdown() {
+            self.warnings
+                .push(format!("{} (stopping the host): {e}", self.rec.target));
+        }
         let asked_at = Instant::now();
         match target.host_cold(&self.request(asked_at)) {
             Ok(started) => {

@@ -18,9 +18,12 @@ fn read_u64(path: PathBuf) -> Option<u64> {
 impl Cgroup {
     /// The cgroup at `path`, on this host's hierarchy.
     pub fn at(path: &str) -> Cgroup {
+        // The host's hierarchy does not change during a run: read
+        // /proc/self/mounts once, not in every container's cold start.
+        static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         Cgroup {
             path: path.trim_start_matches('/').to_string(),
-            unified: crate::fingerprint::cgroup_mode() == "v2",
+            unified: *UNIFIED.get_or_init(|| crate::fingerprint::cgroup_mode() == "v2"),
         }
     }
 

@@ -209,17 +209,21 @@ fn all_pids() -> impl Iterator<Item = u32> {
 
 /// Sum of CPU and memory over `pids`; processes that vanished are skipped.
 pub fn usage_of(pids: &[u32]) -> (Option<u64>, Option<Memory>) {
-    let mut cpu = None;
-    let mut mem = None;
-    for &pid in pids {
-        if let Ok(ns) = cpu_ns(pid) {
-            cpu = Some(cpu.unwrap_or(0) + ns);
-        }
-        if let Ok(m) = memory(pid) {
-            mem = Some(mem.unwrap_or_default() + m);
-        }
-    }
-    (cpu, mem)
+    (cpu_of(pids), memory_of(pids))
+}
+
+/// Sum of CPU over `pids` (without reading memory); vanished ones skipped.
+pub fn cpu_of(pids: &[u32]) -> Option<u64> {
+    pids.iter()
+        .filter_map(|&pid| cpu_ns(pid).ok())
+        .reduce(|a, b| a + b)
+}
+
+/// Sum of memory over `pids` (without reading CPU); vanished ones skipped.
+pub fn memory_of(pids: &[u32]) -> Option<Memory> {
+    pids.iter()
+        .filter_map(|&pid| memory(pid).ok())
+        .reduce(|a, b| a + b)
 }
 
 #[cfg(test)]

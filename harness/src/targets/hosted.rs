@@ -139,23 +139,16 @@ impl HostedTarget {
         }
     }
 
-    /// Sends one request to the current host. A host found exited is first
-    /// replaced (and that is noted); if the host dies or hangs during the
-    /// request, it is replaced and the error says so: the sample fails, the
-    /// run goes on.
+    /// Sends one request to the current host: nothing else, since requests
+    /// are timed ([`Target::baseline`] readies the host before a cold start).
+    /// If the host dies or hangs during the request, it is replaced and the
+    /// error says so: the sample fails, the run goes on.
     fn send(
         &mut self,
         path: &str,
         method: &str,
         deadline: Instant,
     ) -> Result<Response, TargetError> {
-        self.keep_alive();
-        if let Some(status) = self.host.as_mut().and_then(|h| h.process.exited()) {
-            let restart = self.restart();
-            self.notes.push(format!(
-                "the host had exited ({status}) between requests; {restart}"
-            ));
-        }
         let host = self
             .host
             .as_mut()
@@ -193,10 +186,22 @@ impl HostedTarget {
         }
     }
 
+    /// Readies the host for the next request, untimed: a host found exited
+    /// is replaced (and that is noted), and a connection it closed is
+    /// reopened.
+    fn ready(&mut self) {
+        if let Some(status) = self.host.as_mut().and_then(|h| h.process.exited()) {
+            let restart = self.restart();
+            self.notes.push(format!(
+                "the host had exited ({status}) between requests; {restart}"
+            ));
+        }
+        self.keep_alive();
+    }
+
     /// Reopens the connection to the host when the host closed it while it
     /// sat idle (workerd does after some seconds without a request), so the
-    /// next request does not find it gone. Untimed where called before a cold
-    /// start; said once in the run's notes.
+    /// next request does not find it gone. Said once in the run's notes.
     fn keep_alive(&mut self) {
         let Some(host) = self.host.as_mut() else {
             return;
@@ -295,7 +300,7 @@ impl Target for HostedTarget {
     }
 
     fn baseline(&mut self) -> Option<Usage> {
-        self.keep_alive();
+        self.ready();
         Some(self.host_usage())
     }
 

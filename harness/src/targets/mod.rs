@@ -253,9 +253,11 @@ pub trait Target: Send {
             .ok_or_else(|| TargetError::Start("instance has no open connection".into()))?;
         Ok(conn.request(&request, deadline)?)
     }
-    /// Usage before a new instance starts, for targets whose figures are the
-    /// growth of a shared host (CPU delta, memory added by the tenant);
-    /// `None` where an instance is all its own, from nothing.
+    /// Called untimed right before a new instance starts: readies a shared
+    /// host (restarts one that exited, reopens a closed connection) and
+    /// returns its usage, for targets whose figures are the host's growth
+    /// (CPU delta, memory added by the tenant); `None` where an instance is
+    /// all its own, from nothing.
     fn baseline(&mut self) -> Option<Usage> {
         None
     }
@@ -526,6 +528,17 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TargetKind::ALL.len());
+    }
+
+    #[test]
+    fn every_built_target_carries_its_registry_name_and_family() {
+        // Rows are written under the built target's name, selection is by the
+        // registry's: the two must agree.
+        let paths = Paths::at(std::path::PathBuf::from("/nonexistent/coldbench"));
+        for kind in TargetKind::ALL {
+            let t = kind.build(&paths);
+            assert_eq!((t.name(), t.family()), (kind.name(), kind.family()));
+        }
     }
 
     #[test]

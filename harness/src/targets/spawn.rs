@@ -105,8 +105,8 @@ pub fn telling_lines(path: &Path, offset: u64) -> String {
 pub struct Spawned {
     child: Child,
     program: String,
-    /// The group's processes as first seen by [`Spawned::cpu_ns`]: finding
-    /// them scans /proc, too slow to do inside a warm request's window.
+    /// The group's processes as first seen by a reading: finding them scans
+    /// /proc, too slow to repeat around every warm request.
     members: std::sync::OnceLock<Vec<u32>>,
 }
 
@@ -203,24 +203,24 @@ impl Spawned {
     /// threads are idle (at most 5 ms: a thread still finishing a request has
     /// not been accounted yet), without reading memory.
     pub fn cpu_ns(&self) -> Option<u64> {
-        let members = self
-            .members
-            .get_or_init(|| proc::group_members(self.child.id()));
+        let members = self.members();
         proc::settle(members, std::time::Duration::from_millis(5));
-        members
-            .iter()
-            .filter_map(|&pid| proc::cpu_ns(pid).ok())
-            .reduce(|a, b| a + b)
+        proc::cpu_of(members)
     }
 
-    /// CPU so far and memory now, summed over the process group.
+    /// CPU so far (as [`Spawned::cpu_ns`] reads it) and memory now, summed
+    /// over the process group.
     pub fn usage(&self) -> Usage {
-        let (cpu_ns, mem) = proc::usage_of(&proc::group_members(self.child.id()));
         Usage {
-            cpu_ns,
-            mem,
+            cpu_ns: self.cpu_ns(),
+            mem: proc::memory_of(self.members()),
             extra: Vec::new(),
         }
+    }
+
+    fn members(&self) -> &[u32] {
+        self.members
+            .get_or_init(|| proc::group_members(self.child.id()))
     }
 }
 

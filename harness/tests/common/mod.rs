@@ -31,6 +31,20 @@ pub fn spec() -> Spec {
     Spec::load(&paths().spec()).unwrap()
 }
 
+/// Whether a browser is there for the report's check: a missing one fails
+/// the test (with the fix) unless `COLDBENCH_SKIP_UNAVAILABLE` is set.
+pub fn require_browser() -> bool {
+    if coldbench::report::browser::find().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("COLDBENCH_SKIP_UNAVAILABLE").is_some(),
+        "no chromium on PATH: run `just setup` (set COLDBENCH_SKIP_UNAVAILABLE=1 to skip)"
+    );
+    eprintln!("SKIPPED: no chromium on PATH");
+    false
+}
+
 /// A registered target that must be available: tests on real runtimes fail
 /// (with the fix in the message) rather than pass silently when the runtime
 /// is missing. `COLDBENCH_SKIP_UNAVAILABLE=1` turns that into a skip, for
@@ -210,6 +224,8 @@ pub fn start(
     workload: &str,
     timeout: Duration,
 ) -> Result<coldbench::targets::Started, String> {
+    // As the harness does: the target readies itself, untimed, first.
+    target.baseline();
     let asked_at = std::time::Instant::now();
     target
         .start(&coldbench::targets::StartRequest {
@@ -292,37 +308,30 @@ pub fn rows<'a>(
 
 /// Pids of live processes whose command line contains `needle`.
 pub fn processes_with(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'));
-            !zombie && String::from_utf8_lossy(&cmd).contains(needle)
-        })
-        .collect()
+    live_processes_whose("cmdline", needle)
 }
 
 /// Pids of live processes whose environment contains `needle` (children
 /// inherit it, so it finds every process a tagged command started).
 pub fn processes_with_env(needle: &str) -> Vec<u32> {
+    live_processes_whose("environ", needle)
+}
+
+/// Pids of live (not zombie) processes whose /proc/<pid>/`file` contains
+/// `needle`.
+fn live_processes_whose(file: &str, needle: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let text = std::fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let zombie = stat
                 .rsplit(')')
                 .next()
                 .is_some_and(|r| r.trim_start().starts_with('Z'));
-            !zombie && String::from_utf8_lossy(&env).contains(needle)
+            !zombie && String::from_utf8_lossy(&text).contains(needle)
         })
         .collect()
 }

@@ -446,8 +446,29 @@ impl ContainerTarget {
     }
 
     fn host_usage(&self) -> (u64, u64) {
-        let (daemons, _) = proc::usage_of(&self.daemons);
-        (daemons.unwrap_or(0), reaped_children_cpu_ns())
+        (
+            proc::cpu_of(&self.daemons).unwrap_or(0),
+            reaped_children_cpu_ns(),
+        )
+    }
+
+    /// The runtime processes that stay resident for `c` (found once).
+    fn resident_of<'a>(&self, c: &'a Container) -> &'a [u32] {
+        c.resident.get_or_init(|| match self.runtime {
+            // conmon gets `-c <id>`, the containerd shim `-id <id>`.
+            Runtime::Podman | Runtime::Docker => proc::with_arg(&c.engine_id),
+            _ => Vec::new(),
+        })
+    }
+
+    /// CPU so far of the container, its resident runtime processes, the
+    /// daemons and the runtime CLIs the harness ran.
+    fn cpu_of(&self, c: &Container) -> Option<u64> {
+        let resident = proc::cpu_of(self.resident_of(c)).unwrap_or(0);
+        let (daemons, cli) = self.host_usage();
+        c.cgroup
+            .cpu_ns()
+            .map(|container| container + resident + daemons + cli)
     }
 }
 
@@ -695,18 +716,9 @@ impl Target for ContainerTarget {
         let Some(c) = instance.handle.downcast_ref::<Container>() else {
             return Usage::default();
         };
-        let (_, mem) = proc::usage_of(&c.cgroup.procs());
-        let resident = c.resident.get_or_init(|| match self.runtime {
-            // conmon gets `-c <id>`, the containerd shim `-id <id>`.
-            Runtime::Podman | Runtime::Docker => proc::with_arg(&c.engine_id),
-            _ => Vec::new(),
-        });
-        let (resident_cpu, resident_mem) = proc::usage_of(resident);
-        let (daemons, cli) = self.host_usage();
-        let cpu_ns = c
-            .cgroup
-            .cpu_ns()
-            .map(|container| container + resident_cpu.unwrap_or(0) + daemons + cli);
+        let mem = proc::memory_of(&c.cgroup.procs());
+        let resident_mem = proc::memory_of(self.resident_of(c));
+        let cpu_ns = self.cpu_of(c);
         let mut extra = Vec::new();
         if let Some(bytes) = c.cgroup.memory_bytes() {
             extra.push(("cgroup_memory_bytes".to_string(), bytes));
@@ -722,6 +734,10 @@ impl Target for ContainerTarget {
             ));
         }
         Usage { cpu_ns, mem, extra }
+    }
+
+    fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
+        self.cpu_of(instance.handle.downcast_ref::<Container>()?)
     }
 
     fn resident(&mut self, instances: &[Instance]) -> Option<u64> {
