@@ -85,7 +85,7 @@ test: setup build-fn build-wasm build-rootfs build-microvm
     cargo test --workspace
 
 # The criterion benchmarks (cold start, warm invoke, workload compute).
-bench: build-fn build-wasm
+bench: setup build-fn build-wasm build-rootfs
     cargo bench --workspace
 
 # Formatting and lints, as CI checks them.

@@ -19,6 +19,12 @@ need_pkg() { # need_pkg PACKAGE [PROBE-COMMAND]
 
 # process family: Node.js for `node` (machines of this project ship Node 20).
 need_pkg nodejs node
+# npm installs the isolate runtimes (Debian packages it apart from nodejs).
+need_pkg npm npm
+# python3 unpacks the guest kernel and runs tools/; pgrep (procps) finds
+# daemons and leftovers.
+need_pkg python3 python3
+need_pkg procps pgrep
 # The Rust workload must build with Debian's rustc 1.63, which also builds the
 # wasm32 guest (rustup cannot add targets on these machines).
 need_pkg rustc /usr/bin/rustc
@@ -69,6 +75,8 @@ if [ ! -f "$kernel_dir/PACKAGE" ] && [ "$(id -u)" = 0 ]; then
     rm -rf "$kernel_dir/root" && dpkg -x "$deb" "$kernel_dir/root"
     echo "$package $(dpkg-deb -f "$deb" Version)" > "$kernel_dir/PACKAGE"
     echo "setup: guest kernel $(cat "$kernel_dir/PACKAGE")"
+elif [ ! -f "$kernel_dir/PACKAGE" ]; then
+    echo "setup: the microVMs' guest kernel is not fetched: run 'sudo just setup'" >&2
 fi
 
 # crun refuses a cgroup-v1 hybrid host while cgroup2 still holds a

@@ -10,9 +10,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def first_hello(port):
+def first_hello(port, timeout=10.0):
     """Connects until the port accepts, sends GET /run/hello and returns the
-    reply once its JSON body is complete; asserts the instance says cold."""
+    reply once its JSON body is complete; asserts the instance says cold.
+    Gives up after `timeout` seconds (a server that died never accepts)."""
+    give_up = time.monotonic() + timeout
     while True:
         s = socket.socket()
         try:
@@ -20,7 +22,10 @@ def first_hello(port):
             break
         except ConnectionRefusedError:
             s.close()
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"nothing accepted on port {port} in {timeout} s")
             time.sleep(0.00005)
+    s.settimeout(timeout)
     with s:
         s.sendall(b"GET /run/hello HTTP/1.1\r\nhost: x\r\n\r\n")
         data = b""

@@ -32,6 +32,12 @@ fn lines(program: &str, args: &[&str]) -> Vec<String> {
 }
 
 /// Everything of run `pid` the runtimes or the kernel still hold.
+/// Fails with what is left of the run of `pid`, if anything.
+fn assert_nothing_left(pid: u32) {
+    let left = leftovers(pid);
+    assert!(left.is_empty(), "{left:?}");
+}
+
 fn leftovers(pid: u32) -> Vec<String> {
     let name = format!("coldbench-{pid}-");
     let mut left = Vec::new();
@@ -86,11 +92,7 @@ fn every_container_target_gives_valid_rows_and_leaves_nothing_behind() {
     let Some((dir, samples)) = common::run_family(&containers, "container", "5") else {
         return;
     };
-    assert!(
-        leftovers(std::process::id()).is_empty(),
-        "{:?}",
-        leftovers(std::process::id())
-    );
+    assert_nothing_left(std::process::id());
     // The network mode is in every sample: the target's name says it.
     assert!(
         samples.iter().any(|s| s.target == "runc-hostnet")
@@ -132,7 +134,7 @@ fn a_container_that_exits_at_start_is_a_failed_sample_with_its_output() {
         (TargetKind::Docker, Runtime::Docker, Net::Host),
     ] {
         if common::require(kind).is_none() {
-            return;
+            continue;
         }
         let target = ContainerTarget::new(&common::paths(), runtime, net).with_command(&[
             "/coldbench-fn",
@@ -149,11 +151,7 @@ fn a_container_that_exits_at_start_is_a_failed_sample_with_its_output() {
             "the container's own words: {err}"
         );
         t.shutdown().unwrap();
-        assert!(
-            leftovers(std::process::id()).is_empty(),
-            "{:?}",
-            leftovers(std::process::id())
-        );
+        assert_nothing_left(std::process::id());
     }
 }
 
@@ -193,11 +191,7 @@ fn an_address_already_taken_fails_that_sample_and_the_next_one_starts() {
     assert_eq!(ok.response.status, 200);
     t.stop(ok.instance).unwrap();
     t.shutdown().unwrap();
-    assert!(
-        leftovers(std::process::id()).is_empty(),
-        "{:?}",
-        leftovers(std::process::id())
-    );
+    assert_nothing_left(std::process::id());
 }
 
 fn docker_answers() -> bool {
@@ -285,5 +279,5 @@ fn an_interrupted_run_leaves_no_container_behind() {
         "20",
     ];
     let (pid, _dir) = common::interrupted_run(&args, &[], 3);
-    assert!(leftovers(pid).is_empty(), "{:?}", leftovers(pid));
+    assert_nothing_left(pid);
 }

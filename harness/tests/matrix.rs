@@ -110,7 +110,7 @@ fn a_run_of_process_and_node_gives_valid_data_and_a_report() {
         .map(|d| d.tenants)
         .collect();
     assert_eq!(steps, [1, 4], "density steps up to --density-max");
-    if coldbench::report::browser::find().is_some() {
+    if common::require_browser() {
         assert!(
             report.join("screenshot.png").exists(),
             "the run's report was looked at in a browser"

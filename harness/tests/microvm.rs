@@ -20,6 +20,12 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// VMM processes and TAP devices of run `pid` still there.
+/// Fails with what is left of the run of `pid`, if anything.
+fn assert_nothing_left(pid: u32) {
+    let left = leftovers(pid);
+    assert!(left.is_empty(), "{left:?}");
+}
+
 fn leftovers(pid: u32) -> Vec<String> {
     let mut left: Vec<String> = std::fs::read_dir("/sys/class/net")
         .into_iter()
@@ -61,12 +67,32 @@ fn qemu_microvm_gives_valid_rows_with_accel_and_boot_breakdown() {
         "boot_modules_ns",
         "boot_net_ns",
         "boot_listen_ns",
+        "boot_listen_to_response_ns",
     ] {
         let n = measures
             .iter()
             .filter(|m| m.measure == stage && m.phase == "cold")
             .count();
         assert_eq!(n, 8, "{stage} for every cold sample");
+    }
+    // The stages add up to each cold sample's latency.
+    for s in samples.iter().filter(|s| s.phase == "cold") {
+        let stages: u64 = measures
+            .iter()
+            .filter(|m| m.phase == "cold" && m.round == s.round && m.instance_id == s.instance_id)
+            .filter(|m| {
+                [
+                    "boot_to_init_ns",
+                    "boot_modules_ns",
+                    "boot_net_ns",
+                    "boot_listen_ns",
+                    "boot_listen_to_response_ns",
+                ]
+                .contains(&m.measure.as_str())
+            })
+            .map(|m| m.value)
+            .sum();
+        assert_eq!(Some(stages), s.latency_ns, "{s:?}");
     }
     assert!(measures
         .iter()
@@ -89,11 +115,7 @@ fn qemu_microvm_gives_valid_rows_with_accel_and_boot_breakdown() {
     assert!(qemu.facts["kernel_package"]
         .as_str()
         .is_some_and(|k| k.starts_with("linux-image-")));
-    assert!(
-        leftovers(std::process::id()).is_empty(),
-        "{:?}",
-        leftovers(std::process::id())
-    );
+    assert_nothing_left(std::process::id());
 }
 
 fn qemu(kernel_args: &str) -> Option<(Box<dyn Target>, tempfile::TempDir)> {
@@ -131,11 +153,7 @@ fn a_guest_that_never_answers_times_out_and_its_serial_log_is_kept() {
         "the guest did boot"
     );
     t.shutdown().unwrap();
-    assert!(
-        leftovers(std::process::id()).is_empty(),
-        "{:?}",
-        leftovers(std::process::id())
-    );
+    assert_nothing_left(std::process::id());
 }
 
 #[test]
@@ -156,11 +174,7 @@ fn a_vm_that_dies_at_boot_is_a_failed_sample_with_the_guests_last_words() {
         "the init's own words, from the serial log: {err}"
     );
     t.shutdown().unwrap();
-    assert!(
-        leftovers(std::process::id()).is_empty(),
-        "{:?}",
-        leftovers(std::process::id())
-    );
+    assert_nothing_left(std::process::id());
 }
 
 #[test]
@@ -200,5 +214,5 @@ fn an_interrupted_run_leaves_no_vm_behind() {
         "20",
     ];
     let (pid, _dir) = common::interrupted_run(&args, &[], 1);
-    assert!(leftovers(pid).is_empty(), "{:?}", leftovers(pid));
+    assert_nothing_left(pid);
 }

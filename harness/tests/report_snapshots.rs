@@ -1,6 +1,8 @@
 //! Snapshots of what users read and scripts parse: summary.md and summary.csv,
 //! rendered from a fixed synthetic run (no clock, no machine in them).
 
+mod common;
+
 use std::time::Duration;
 
 use coldbench::fingerprint::Fingerprint;
@@ -148,14 +150,10 @@ fn summary_csv() {
 
 #[test]
 fn the_report_renders_in_a_real_browser() {
-    let Some(browser) = coldbench::report::browser::find() else {
-        assert!(
-            std::env::var_os("COLDBENCH_SKIP_UNAVAILABLE").is_some(),
-            "no chromium on PATH: run `just setup` (set COLDBENCH_SKIP_UNAVAILABLE=1 to skip)"
-        );
-        eprintln!("SKIPPED: no chromium on PATH");
+    if !common::require_browser() {
         return;
-    };
+    }
+    let browser = coldbench::report::browser::find().expect("found above");
     let (info, samples) = fixture();
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("results").join(&info.run_id);

@@ -38,7 +38,7 @@ fn every_wasmtime_target_gives_valid_cold_warm_and_host_cold_rows() {
         assert_eq!(inst(kind.name()).len(), cold, "{}", kind.name());
     }
     assert!(
-        inst("wasmtime-pool").iter().max() < inst("wasmtime").iter().min(),
+        inst("wasmtime-pool").iter().max().unwrap() < inst("wasmtime").iter().min().unwrap(),
         "pool {:?}, jit {:?}",
         inst("wasmtime-pool"),
         inst("wasmtime")
