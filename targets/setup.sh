@@ -29,6 +29,10 @@ need_pkg procps pgrep
 # wasm32 guest (rustup cannot add targets on these machines).
 need_pkg rustc /usr/bin/rustc
 need_pkg libstd-rust-dev-wasm32
+# Debian's /usr/bin/rust-lld (the wasm32 linker) is a link to lld-14, which
+# rustc only suggests and the wasm32 std only recommends: without it the link
+# dangles and build-wasm fails with "linker `rust-lld` not found".
+need_pkg lld-14
 # container family: the runtimes, and iproute2 for containers' own networks.
 need_pkg runc /usr/sbin/runc
 need_pkg crun
@@ -122,4 +126,60 @@ else
     echo "setup: npm is missing: install Node.js with npm, then run 'just setup' again (isolate targets will be skipped)" >&2
 fi
 
-echo "setup: done"
+# Prove it: every tool the build, the targets and the tests use, one line per
+# tool that fails, with the fix. As root setup installs all of them, so a
+# failure there is an error; without root it only informs (the targets that
+# need a missing tool are reported unavailable when a run starts).
+failed=0
+check() { # check WHAT FIX COMMAND...
+    local what=$1 fix=$2
+    shift 2
+    if ! "$@" >/dev/null 2>&1; then
+        echo "setup: check failed: $what: $fix" >&2
+        failed=$((failed + 1))
+    fi
+}
+resolves() { [ -x "$(readlink -f "$1")" ]; }
+wasm_links() { # Debian's rustc, its wasm32 std and rust-lld, end to end
+    local dir
+    dir=$(mktemp -d)
+    echo '#[no_mangle] pub extern "C" fn f() -> u32 { 1 }' > "$dir/f.rs"
+    /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -o "$dir/f.wasm" "$dir/f.rs"
+    local ok=$?
+    rm -rf "$dir"
+    return $ok
+}
+crun_can_run() { # crun refuses a hybrid host whose cgroup2 still holds a controller
+    [ ! -s /sys/fs/cgroup/unified/cgroup.controllers ]
+}
+docker_answers() { docker version --format '{{.Server.Version}}'; }
+isolate=targets/isolate/node_modules
+check "cc (links the native builds)" "apt-get install gcc libc6-dev" command -v cc
+check "/usr/bin/rustc (Debian's rustc, builds the wasm32 guest)" "apt-get install rustc" test -x /usr/bin/rustc
+check "/usr/bin/rust-lld (the wasm32 linker)" "apt-get install lld-14 (rust-lld is Debian's link to it)" resolves /usr/bin/rust-lld
+check "a wasm32 module links with /usr/bin/rustc" "apt-get install rustc libstd-rust-dev-wasm32 lld-14" wasm_links
+check "node" "apt-get install nodejs" node --version
+check "npm" "apt-get install npm" npm --version
+check "python3" "apt-get install python3" python3 --version
+check "pgrep" "apt-get install procps" pgrep --version
+check "ip (containers' and VMs' networks)" "apt-get install iproute2" ip -V
+check "/dev/net/tun (a TAP device per microVM)" "modprobe tun (the microVM targets need it)" test -c /dev/net/tun
+check "runc" "apt-get install runc" /usr/sbin/runc --version
+check "crun" "apt-get install crun" crun --version
+check "crun on this cgroup layout" "run 'just setup' as root (it mounts cgroup2's controllers as v1)" crun_can_run
+check "podman" "apt-get install podman" podman --version
+check "dockerd answers" "apt-get install docker.io, then run 'just setup' as root (it starts dockerd); log: /var/log/coldbench-dockerd.log" docker_answers
+check "qemu-system-x86_64" "apt-get install qemu-system-x86" qemu-system-x86_64 --version
+check "the guest kernel (artifacts/kernel)" "run 'just setup' as root (it downloads Debian's cloud kernel)" test -f artifacts/kernel/PACKAGE
+check "cpio, lz4, zstd, xz (build the microVM guest)" "apt-get install cpio lz4 zstd xz-utils" sh -c 'command -v cpio && command -v lz4 && command -v zstd && command -v xz'
+check "chromium (checks and screenshots the report)" "apt-get install chromium" chromium --version
+check "workerd" "run 'just setup' (npm ci in targets/isolate)" "$isolate/@cloudflare/workerd-linux-64/bin/workerd" --version
+check "deno" "run 'just setup' (npm ci in targets/isolate)" "$isolate/@deno/linux-x64-glibc/deno" --version
+if [ "$failed" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: $failed check(s) failed (above)" >&2
+        exit 1
+    fi
+    echo "setup: $failed check(s) failed (above); targets that need them will be reported unavailable" >&2
+fi
+echo "setup: done, every tool checked"
