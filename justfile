@@ -88,6 +88,13 @@ test: setup build-fn build-wasm build-rootfs build-microvm
 bench: setup build-fn build-wasm build-rootfs
     cargo bench --workspace
 
+# (debootstrap makes a minimal Debian 12 root; it gets this machine's Rust
+# toolchain and just, the checkout with its uncommitted changes, and runs
+# setup, the build and `coldbench targets` inside. Needs root.)
+# Prove the quick start on a bare machine, whatever is installed on this one.
+fresh-check *args="":
+    tools/fresh-check.sh {{args}}
+
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check
