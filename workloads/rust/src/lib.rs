@@ -155,23 +155,40 @@ fn write_palindrome(out: &mut String, p: &Option<Palindrome>) {
 /// the native server and the wasm32 guest so both answer byte for byte alike.
 pub fn response_json(instance: &str, cold: bool, compute_ns: u64, result_json: &str) -> String {
     let mut out = String::with_capacity(64 + instance.len() + result_json.len());
-    out.push_str("{\"instance\":\"");
-    for c in instance.chars() {
+    out.push_str("{\"instance\":");
+    push_json_string(&mut out, instance);
+    let _ = write!(
+        out,
+        ",\"cold\":{},\"compute_ns\":{},\"result\":{}}}",
+        cold, compute_ns, result_json
+    );
+    out
+}
+
+/// An error body, `{"error":"<message>"}`, valid JSON whatever the message
+/// holds (servers quote what a client sent them).
+pub fn error_json(message: &str) -> String {
+    let mut out = String::with_capacity(16 + message.len());
+    out.push_str("{\"error\":");
+    push_json_string(&mut out, message);
+    out.push('}');
+    out
+}
+
+/// Appends `s` as a JSON string literal, quotes included.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
         }
     }
-    let _ = write!(
-        out,
-        "\",\"cold\":{},\"compute_ns\":{},\"result\":{}}}",
-        cold, compute_ns, result_json
-    );
-    out
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -226,6 +243,14 @@ mod tests {
         assert_eq!(
             body,
             "{\"instance\":\"a\\\"b\",\"cold\":true,\"compute_ns\":5,\"result\":\"x\"}"
+        );
+    }
+
+    #[test]
+    fn error_bodies_escape_what_the_client_sent() {
+        assert_eq!(
+            error_json("unknown path \"/a\\b\u{1}\""),
+            "{\"error\":\"unknown path \\\"/a\\\\b\\u0001\\\"\"}"
         );
     }
 }
