@@ -58,7 +58,8 @@ export function palindromeProducts(min, max) {
  */
 export function run(name) {
   if (name === "hello") return "Hello, world!";
+  // Own properties only: "constructor" or "__proto__" name no workload.
+  if (typeof name !== "string" || !Object.hasOwn(RANGES, name)) return undefined;
   const range = RANGES[name];
-  if (range === undefined) return undefined;
   return palindromeProducts(range[0], range[1]);
 }
