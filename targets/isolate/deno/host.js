@@ -12,6 +12,7 @@
 // terminate() cannot stop a Web Worker spinning in JS (denoland/deno#35657),
 // and a spinning thread would distort every later figure. The harness sees
 // the host gone and starts a new one, and records that.
+import { refuse } from "../shared/requests.js";
 import { clockResolutionNs } from "../shared/clock.js";
 
 const args = Deno.args;
@@ -83,6 +84,9 @@ async function invoke(name, workload) {
 }
 
 Deno.serve({ hostname, port: Number(port), onListen() {} }, async (request) => {
+  // Bounded first: head size, bodies, names (shared/requests.js).
+  const refused = refuse(request);
+  if (refused) return refused;
   const parts = new URL(request.url).pathname.split("/").filter(Boolean);
   if (request.method === "GET" && parts.length === 1 && parts[0] === "health") {
     return json(200, { ok: true, runtime: "deno", clock_resolution_ns: clockResolutionNs() });

@@ -20,6 +20,7 @@ const faultyHost :Workerd.Worker = (
   modules = [
     (name = "host.js", esModule = embed "../workerd/host.js"),
     (name = "clock.js", esModule = embed "../shared/clock.js"),
+    (name = "requests.js", esModule = embed "../shared/requests.js"),
   ],
   bindings = [
     (name = "LOADER", workerLoader = ()),
@@ -33,6 +34,7 @@ const throwingHost :Workerd.Worker = (
   modules = [
     (name = "host.js", esModule = embed "../workerd/host.js"),
     (name = "clock.js", esModule = embed "../shared/clock.js"),
+    (name = "requests.js", esModule = embed "../shared/requests.js"),
   ],
   bindings = [
     (name = "LOADER", workerLoader = ()),

@@ -9,6 +9,7 @@
 // module's source; WORKLOAD_JS: the workload module; GUEST_WASM: the guest's
 // bytes), so one host serves the JS workload, the Rust workload in Wasm, or a
 // test tenant.
+import { refuse } from "./requests.js";
 import { clockResolutionNs } from "./clock.js";
 
 const TENANT_CONFIG = {
@@ -40,6 +41,9 @@ function code(env) {
 
 export default {
   async fetch(request, env) {
+    // Bounded first: head size, bodies, names (shared/requests.js).
+    const refused = refuse(request);
+    if (refused) return refused;
     const parts = new URL(request.url).pathname.split("/").filter(Boolean);
     if (request.method === "GET" && parts.length === 1 && parts[0] === "health") {
       return json(200, { ok: true, runtime: "workerd", clock_resolution_ns: clockResolutionNs() });

@@ -15,6 +15,7 @@ const host :Workerd.Worker = (
   modules = [
     (name = "host.js", esModule = embed "host.js"),
     (name = "clock.js", esModule = embed "../shared/clock.js"),
+    (name = "requests.js", esModule = embed "../shared/requests.js"),
   ],
   bindings = [
     (name = "LOADER", workerLoader = ()),

@@ -14,11 +14,24 @@
 //!
 //! One thread serves requests and runs the guests: the harness sends one
 //! request at a time, and the epoch deadline bounds every guest call.
+//!
+//! What a client sends is bounded: a request head over 16 KiB is refused
+//! (431), a request that announces a body gets 413 and the connection
+//! closes, a tenant id is 1 to 64 of `[A-Za-z0-9_-]` (else 400) and a
+//! workload name 1 to 64 of `[a-z0-9-]` (else 404, with no instance made),
+//! and a client that stalls mid-request is dropped after 10 s. An idle
+//! keep-alive connection between requests is not limited: the harness holds
+//! one from the host's start.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use coldbench_wasm_host::{
@@ -27,6 +40,16 @@ use coldbench_wasm_host::{
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The longest request head served (checked by [`StallGuard`]).
+const MAX_HEAD: usize = 16 * 1024;
+/// hyper's read buffer: larger than a head may be, so the guard refuses first.
+const READ_BUFFER: usize = 64 * 1024;
+/// How long a client may take to finish a request it has begun.
+const STALL: Duration = Duration::from_secs(10);
+/// The longest tenant id and workload name taken from a path.
+const MAX_NAME: usize = 64;
 
 const USAGE: &str = "usage: coldbench-wasm-host serve --variant jit|aot|pool|fresh --wasm FILE --cwasm FILE --listen ADDR \
 [--memory-limit-mib N] [--deadline-ms N] [--max-tenants N] | precompile IN.wasm OUT.cwasm | --version";
@@ -101,6 +124,7 @@ fn serve(options: Options, listen: &str) -> Result<(), String> {
     let host = Arc::new(Mutex::new(Host::new(options).map_err(|e| e.to_string())?));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
@@ -118,17 +142,180 @@ fn serve(options: Options, listen: &str) -> Result<(), String> {
             let _ = stream.set_nodelay(true);
             let host = host.clone();
             tokio::spawn(async move {
+                let guard = StallGuard::new(stream);
+                let heads = guard.heads.clone();
                 let service = hyper::service::service_fn(move |req| {
+                    heads.fetch_add(1, Ordering::Relaxed);
                     let host = host.clone();
                     async move { Ok::<_, Infallible>(route(&host, &req)) }
                 });
-                let io = hyper_util::rt::TokioIo::new(stream);
+                let io = hyper_util::rt::TokioIo::new(guard);
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .max_buf_size(READ_BUFFER)
                     .serve_connection(io, service)
                     .await;
             });
         }
     })
+}
+
+/// One connection's stream, with the limit hyper's `header_read_timeout`
+/// cannot give here: that one also runs while a connection is idle before a
+/// request, and the harness keeps an idle connection open from the host's
+/// start. This one starts when the bytes of a request begin to arrive and
+/// ends when hyper hands the complete head to the service; past [`STALL`]
+/// the read fails and hyper drops the connection.
+///
+/// It also bounds the head itself, so that the refusal is a JSON 431 like
+/// every other error (hyper's own is bodiless): hyper's buffer is left larger.
+struct StallGuard {
+    inner: tokio::net::TcpStream,
+    /// Heads handed to the service so far (the service counts them).
+    heads: Arc<AtomicU64>,
+    seen: u64,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes of the current head so far, and whether its blank line came.
+    head_bytes: usize,
+    head_done: bool,
+    /// The last bytes read, to find a blank line split across reads.
+    tail: Vec<u8>,
+}
+
+impl StallGuard {
+    fn new(inner: tokio::net::TcpStream) -> StallGuard {
+        StallGuard {
+            inner,
+            heads: Arc::new(AtomicU64::new(0)),
+            seen: 0,
+            deadline: None,
+            head_bytes: 0,
+            head_done: false,
+            tail: Vec::new(),
+        }
+    }
+
+    /// Counts `new` bytes towards the head; false once it is too long.
+    fn head_within_bound(&mut self, new: &[u8]) -> bool {
+        if self.head_done {
+            return true;
+        }
+        let mut window = std::mem::take(&mut self.tail);
+        let carried = window.len();
+        window.extend_from_slice(new);
+        let end = (0..window.len())
+            .find(|&i| window[i..].starts_with(b"\r\n\r\n") || window[i..].starts_with(b"\n\n"));
+        match end {
+            Some(i) => {
+                self.head_done = true;
+                self.head_bytes += (i + 2).saturating_sub(carried);
+            }
+            None => {
+                self.head_bytes += new.len();
+                self.tail = window[window.len().saturating_sub(3)..].to_vec();
+            }
+        }
+        self.head_bytes <= MAX_HEAD
+    }
+}
+
+impl AsyncRead for StallGuard {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let heads = this.heads.load(Ordering::Relaxed);
+        if heads != this.seen {
+            // A head was complete: the request in progress is being served.
+            this.seen = heads;
+            this.deadline = None;
+            this.head_bytes = 0;
+            this.head_done = false;
+            this.tail.clear();
+        }
+        if let Some(deadline) = this.deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client stalled mid-request",
+                )));
+            }
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && !this.head_within_bound(&buf.filled()[before..])
+        {
+            let body = format!(
+                "{{\"error\":\"request head larger than {MAX_HEAD} bytes: send the request with few headers\"}}"
+            );
+            let refusal = format!(
+                "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            // The connection is idle on its writing side: a short answer fits.
+            let _ = this.inner.try_write(refusal.as_bytes());
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too large",
+            )));
+        }
+        if matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && this.deadline.is_none()
+        {
+            let mut deadline = Box::pin(tokio::time::sleep(STALL));
+            // Registers the wake-up, so a client that sends nothing more is noticed.
+            let _ = deadline.as_mut().poll(cx);
+            this.deadline = Some(deadline);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for StallGuard {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// A tenant id fit for a path and a log: 1 to 64 of `[A-Za-z0-9_-]`.
+fn valid_tenant(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A name that could be a workload's: 1 to 64 of `[a-z0-9-]`. Whether it is
+/// one is the guest's to say.
+fn plausible_workload(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// True when the request announces a body (none is served).
+fn announces_body<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes().iter().any(|b| *b != b'0'))
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -154,7 +341,26 @@ fn route(host: &Mutex<Host>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         Ok(host) => host,
         Err(poisoned) => poisoned.into_inner(),
     };
+    if announces_body(req) {
+        let mut refused = error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request bodies are not served (limit 0 bytes): send the request without one",
+        );
+        refused.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        return refused;
+    }
     let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+    if let ["t", tenant, ..] = segments.as_slice() {
+        if !valid_tenant(tenant) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("a tenant id is 1 to {MAX_NAME} of [A-Za-z0-9_-]"),
+            );
+        }
+    }
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["health"]) => json(
             StatusCode::OK,
@@ -163,6 +369,10 @@ fn route(host: &Mutex<Host>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
                 host.options().variant.name(),
                 host.tenants()
             ),
+        ),
+        (&Method::GET, ["t", _, "run", workload]) if !plausible_workload(workload) => error(
+            StatusCode::NOT_FOUND,
+            &format!("unknown workload: a name is 1 to {MAX_NAME} of [a-z0-9-]"),
         ),
         (&Method::GET, ["t", tenant, "run", workload]) => match host
             .handle(tenant, workload)
