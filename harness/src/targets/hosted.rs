@@ -100,6 +100,11 @@ impl HostedTarget {
         }
     }
 
+    /// What the host runs (tests start the same command by hand).
+    pub fn spec(&self) -> &HostSpec {
+        &self.spec
+    }
+
     /// Spawns a host on a free port and polls `first` (a path) until it
     /// answers; the host is kept as the current one.
     fn launch(

@@ -72,6 +72,11 @@ impl ProcessTarget {
         })
     }
 
+    /// What an instance runs (tests start the same command by hand).
+    pub fn spec(&self) -> &ProcessSpec {
+        &self.spec
+    }
+
     /// Any program that speaks the protocol (tests use a faulty server).
     pub fn new(spec: ProcessSpec) -> ProcessTarget {
         ProcessTarget {
