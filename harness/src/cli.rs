@@ -47,10 +47,10 @@ pub enum Command {
         /// The new run.
         new: PathBuf,
         /// Smallest p50 change, in percent, that counts (the noise threshold).
-        #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
+        #[arg(long, default_value_t = 5.0, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
         threshold: f64,
-        /// Significance level of the permutation test.
-        #[arg(long, default_value_t = 0.05)]
+        /// Significance level of the permutation test (between 0 and 1).
+        #[arg(long, default_value_t = 0.05, value_parser = parse_alpha, allow_negative_numbers = true)]
         alpha: f64,
         /// Judge each cell at alpha on its own, without adjusting for the
         /// number of cells compared (expect false alarms in a whole matrix).
@@ -82,14 +82,15 @@ pub struct RunArgs {
     /// Phases to run, comma-separated: cold, warm, host-cold, density [default: all].
     #[arg(long, value_delimiter = ',', value_parser = Phase::parse)]
     pub phases: Vec<Phase>,
-    /// Cold samples (rounds) per (target, workload) [default: from --profile].
-    #[arg(long)]
+    /// Cold samples (rounds) per (target, workload), at least 1 [default: from --profile].
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     pub samples: Option<u32>,
-    /// Warm samples per (target, workload) [default: from --profile].
-    #[arg(long)]
+    /// Warm samples per (target, workload), at least 1; to take none, leave
+    /// `warm` out of --phases [default: from --profile].
+    #[arg(long, value_name = "M", value_parser = parse_warm_samples, allow_negative_numbers = true)]
     pub warm_samples: Option<u32>,
     /// Seed of the interleaving order [default: random, recorded in run.json].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// quick: 5 cold + 15 warm samples per cell (development, CI); full: 30 + 150.
     #[arg(long, value_enum, default_value_t = Profile::Full)]
@@ -98,16 +99,16 @@ pub struct RunArgs {
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
     /// Per-sample timeout, in seconds: a hung instance is killed and flagged.
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub timeout: f64,
     /// Smallest readiness-poll interval, in microseconds (it bounds the cold error).
-    #[arg(long, default_value_t = 50, value_name = "MICROSECONDS")]
+    #[arg(long, default_value_t = 50, value_name = "MICROSECONDS", value_parser = parse_count_u64, allow_negative_numbers = true)]
     pub poll_min_us: u64,
     /// Density sweep: the most idle instances per target [default: from --profile: 64 quick, 256 full].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     pub density_max: Option<u32>,
     /// Density sweep: memory the instances of one target may take [default: a third of RAM, at most 8 GiB].
-    #[arg(long, value_name = "MIB")]
+    #[arg(long, value_name = "MIB", value_parser = parse_mib, allow_negative_numbers = true)]
     pub density_budget_mib: Option<u64>,
     /// Write raw data only, no report.
     #[arg(long)]
@@ -125,6 +126,96 @@ fn parse_workload(name: &str) -> Result<String, String> {
     }
 }
 
+/// A count that must be at least 1: `0`, negative, fractional and other
+/// non-numbers (`1/2`) are usage errors.
+fn parse_count(text: &str) -> Result<u32, String> {
+    let n = parse_count_u64(text)?;
+    u32::try_from(n).map_err(|_| format!("{n} is too large (at most {})", u32::MAX))
+}
+
+fn parse_count_u64(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("{text} is too large"))
+        }
+        Err(_) => Err(format!("'{text}' is not a whole number of at least 1")),
+    }
+}
+
+/// `--warm-samples`: as [`parse_count`], and the way to take none.
+fn parse_warm_samples(text: &str) -> Result<u32, String> {
+    parse_count(text)
+        .map_err(|e| format!("{e} (to take no warm samples, leave `warm` out of --phases)"))
+}
+
+/// `--seed`: any whole number that fits in 64 bits.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| {
+        format!(
+            "'{text}' is not a seed: give a whole number from 0 to {} (a run's seed is in its run.json)",
+            u64::MAX
+        )
+    })
+}
+
+/// `--density-budget-mib`: a count of MiB that fits in bytes.
+fn parse_mib(text: &str) -> Result<u64, String> {
+    let mib = parse_count_u64(text)?;
+    if mib > u64::MAX >> 20 {
+        return Err(format!("{mib} MiB is too large"));
+    }
+    Ok(mib)
+}
+
+/// `--timeout`: a positive, finite number of seconds.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(s),
+        _ => Err(format!(
+            "'{text}' is not a positive number of seconds (e.g. 30 or 0.5)"
+        )),
+    }
+}
+
+/// `--threshold`: a percentage >= 0.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p >= 0.0 && p.is_finite() => Ok(p),
+        _ => Err(format!("'{text}' is not a percentage >= 0 (e.g. 5 for 5%)")),
+    }
+}
+
+/// `--alpha`: a significance level strictly between 0 and 1.
+fn parse_alpha(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
+        _ => Err(format!(
+            "'{text}' is not a significance level between 0 and 1 (e.g. 0.05)"
+        )),
+    }
+}
+
+/// The error and its causes on one line, each cause once. A message often
+/// already holds its cause (`cannot read x: No such file or directory`, or a
+/// wrapper that shows the error it wraps): a cause whose text is already
+/// on the line is not repeated.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Parses the process arguments and runs; the exit code says how it went
 /// (0 done, 1 error, 2 usage, 130 interrupted).
 pub fn main() -> ExitCode {
@@ -138,7 +229,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             ExitCode::from(1)
         }
     }
@@ -170,6 +261,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { run_dir, out } => {
             let out = out.unwrap_or_else(|| report::default_dir(&run_dir));
             let r = report::render(&run_dir, &out)?;
+            for note in &r.dropped {
+                eprintln!("{note}");
+            }
             println!(
                 "report: {}\nsummary: {}",
                 r.html.display(),
@@ -188,18 +282,18 @@ fn compare(
     html: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     use crate::compare::{self, Verdict};
-    if !(opts.threshold >= 0.0 && (0.0..1.0).contains(&opts.alpha)) {
-        bail!("--threshold must be a percentage >= 0 and --alpha between 0 and 1");
-    }
-    let read = |dir: &std::path::Path| {
-        crate::results::read_samples(&dir.join("samples.csv")).with_context(|| {
-            format!(
-                "{} is not a run folder (expected results/<run-id>)",
-                dir.display()
-            )
-        })
+    // Only samples.csv is compared; a torn last row (a run killed
+    // mid-write) is left out, and said so.
+    let read = |dir: &std::path::Path| -> anyhow::Result<Vec<crate::results::Sample>> {
+        crate::results::check_run_dir(dir)?;
+        let rows = crate::results::read_samples_tolerant(&dir.join("samples.csv"))?;
+        if let Some(note) = rows.note() {
+            eprintln!("{note}");
+        }
+        Ok(rows.rows)
     };
-    let changes = compare::compare(&read(base)?, &read(new)?, &opts);
+    let (base_samples, new_samples) = (read(base)?, read(new)?);
+    let changes = compare::compare(&base_samples, &new_samples, &opts);
     if changes.is_empty() {
         bail!("the two runs have no (target, workload, phase) in common");
     }
@@ -271,13 +365,8 @@ fn targets() -> anyhow::Result<ExitCode> {
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
     let spec = Spec::load(&paths.spec())?;
-    if args.timeout <= 0.0 || !args.timeout.is_finite() {
-        bail!("--timeout must be a positive number of seconds");
-    }
+    // The parsers saw to it that every count is at least 1.
     let samples = args.samples.unwrap_or(args.profile.samples());
-    if samples == 0 {
-        bail!("--samples must be at least 1");
-    }
     let kinds: Vec<TargetKind> = if args.targets.is_empty() {
         TargetKind::ALL.to_vec()
     } else {
@@ -304,13 +393,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         profile: args.profile,
         timeout: Duration::from_secs_f64(args.timeout),
         poll: Poll {
-            min: Duration::from_micros(args.poll_min_us.max(1)),
+            min: Duration::from_micros(args.poll_min_us),
             ..Poll::default()
         },
-        density_max: args
-            .density_max
-            .unwrap_or(args.profile.density_max())
-            .max(1),
+        density_max: args.density_max.unwrap_or(args.profile.density_max()),
         density_budget_bytes: args
             .density_budget_mib
             .map(|mib| mib << 20)
@@ -362,6 +448,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let dir = report::default_dir(&outcome.run_dir);
         let r = report::render(&outcome.run_dir, &dir)
             .with_context(|| format!("rendering the report of {}", outcome.run_dir.display()))?;
+        for note in &r.dropped {
+            eprintln!("{note}");
+        }
         println!(
             "{}",
             std::fs::read_to_string(&r.markdown).unwrap_or_default()
@@ -381,4 +470,108 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        // What `report` on a missing run.json used to print three times.
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let io_text = io.to_string();
+        let inner = crate::results::ResultsError::Io {
+            action: "cannot read",
+            path: "/x/run.json".into(),
+            source: io,
+        };
+        let e = anyhow::Error::new(report::ReportError::from(inner))
+            .context("rendering the report of /x");
+        let line = error_line(&e);
+        assert_eq!(
+            line,
+            format!("rendering the report of /x: cannot read /x/run.json: {io_text}")
+        );
+        assert_eq!(line.matches(&io_text).count(), 1);
+        // Causes not in the message are kept, in order.
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(error_line(&e), "outer: middle: inner");
+    }
+
+    #[test]
+    fn counts_below_one_and_non_numbers_are_usage_errors() {
+        for bad in [
+            &["--samples", "0"][..],
+            &["--samples", "-1"],
+            &["--samples", "1/2"],
+            &["--samples", "2.5"],
+            &["--samples", "99999999999"],
+            &["--warm-samples", "0"],
+            &["--seed", "abc"],
+            &["--seed", "-1"],
+            &["--timeout", "0"],
+            &["--timeout", "nan"],
+            &["--density-max", "0"],
+            &["--poll-min-us", "0"],
+            &["--density-budget-mib", "0"],
+            &["--density-budget-mib", "18446744073709551615"],
+        ] {
+            let argv = ["coldbench", "run"].iter().chain(bad);
+            let err = Cli::try_parse_from(argv).expect_err(&bad.join(" "));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+            assert!(err.use_stderr(), "exit 2");
+            assert!(err.to_string().contains(bad[0]), "{err}");
+        }
+        let err = Cli::try_parse_from(["coldbench", "run", "--warm-samples", "0"]).unwrap_err();
+        assert!(
+            err.to_string().contains("leave `warm` out of --phases"),
+            "{err}"
+        );
+        for bad in [["--alpha", "0"], ["--alpha", "1"], ["--threshold", "-5"]] {
+            let argv = ["coldbench", "compare", "a", "b"].iter().chain(&bad);
+            let err = Cli::try_parse_from(argv).expect_err(&bad.join(" "));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn good_counts_parse_as_given() {
+        let cli = Cli::try_parse_from([
+            "coldbench",
+            "run",
+            "--samples",
+            "1",
+            "--warm-samples",
+            "7",
+            "--seed",
+            "0",
+            "--timeout",
+            "0.5",
+            "--poll-min-us",
+            "1",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run: {cli:?}")
+        };
+        assert_eq!(
+            (
+                args.samples,
+                args.warm_samples,
+                args.seed,
+                args.timeout,
+                args.poll_min_us
+            ),
+            (Some(1), Some(7), Some(0), 0.5, 1)
+        );
+    }
 }

@@ -20,8 +20,9 @@ use crate::stats;
 /// A report could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// The run folder is missing or unreadable.
-    #[error("{0} (is this a coldbench run folder, e.g. results/latest?)")]
+    /// The run folder is missing, unreadable or not a run folder (the
+    /// message says which).
+    #[error(transparent)]
     Results(#[from] ResultsError),
     /// The report folder cannot be written.
     #[error("cannot write the report to {path}: {source}")]
@@ -45,6 +46,9 @@ pub struct Rendered {
     pub html: PathBuf,
     /// summary.md.
     pub markdown: PathBuf,
+    /// One line per raw file that had torn rows (a run killed mid-write),
+    /// saying what was left out; the report says it too.
+    pub dropped: Vec<String>,
 }
 
 /// `<base>/reports/<id>` for a run at `<base>/results/<id>`, else `<run>/report`.
@@ -64,12 +68,28 @@ pub fn default_dir(run_dir: &Path) -> PathBuf {
 /// Re-derives summary.csv and renders both reports into `out_dir`; when
 /// `out_dir` sits in a `reports/` folder, `reports/latest` points at it.
 pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
-    let run = results::read_run_info(run_dir)?;
-    let samples = results::read_samples(&run_dir.join("samples.csv"))?;
-    let all_measures = results::read_measures(&run_dir.join("measures.csv"))?;
+    let mut run = results::read_run_info(run_dir)?;
+    // A run killed mid-write leaves a torn last row: render from the
+    // complete rows and say what was left out, here and in the report.
+    let samples = results::read_samples_tolerant(&run_dir.join("samples.csv"))?;
+    let all_measures = results::read_measures_tolerant(&run_dir.join("measures.csv"))?;
+    let density = results::read_density_tolerant(&run_dir.join("density.csv"))?;
+    let dropped: Vec<String> = [samples.note(), all_measures.note(), density.note()]
+        .into_iter()
+        .flatten()
+        .collect();
+    run.warnings.extend(
+        [
+            samples.note_as("samples.csv"),
+            all_measures.note_as("measures.csv"),
+            density.note_as("density.csv"),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    let (samples, all_measures, density) = (samples.rows, all_measures.rows, density.rows);
     // Only the measures of valid samples enter any figure.
     let measures = results::valid_measures(&samples, &all_measures);
-    let density = results::read_density(&run_dir.join("density.csv"))?;
     let target_order: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
     let rows = stats::summarize(&samples, &target_order, &run.plan.workloads, run.plan.seed);
     results::write_summary(&run_dir.join("summary.csv"), &rows)?;
@@ -94,5 +114,6 @@ pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
         dir: out_dir.to_path_buf(),
         html: html_path,
         markdown: md_path,
+        dropped,
     })
 }
