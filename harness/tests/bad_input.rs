@@ -151,11 +151,13 @@ enum After {
     Closed,
     Open,
     MoreBytes(String),
+    /// Not watched: only the answer mattered.
+    Unwatched,
 }
 
 /// Sends `request` on a new connection (from a thread, so a server that stops
 /// reading cannot block the test), reads one answer, then watches the
-/// connection for `watch` (none: `After::Open` unchecked).
+/// connection for `watch` (none: `After::Unwatched`).
 fn exchange(
     addr: SocketAddr,
     request: Vec<u8>,
@@ -213,7 +215,7 @@ fn exchange(
         return Ok(Answer {
             status,
             body,
-            after: After::Open,
+            after: After::Unwatched,
         });
     };
     stream.set_read_timeout(Some(watch))?;
@@ -237,6 +239,19 @@ fn exchange(
         body,
         after,
     })
+}
+
+/// Prints what a server answered (`-- --nocapture` shows the whole table).
+fn say(server: &Server, case: &str, answer: &Answer) {
+    let status = answer
+        .status
+        .map_or("no answer".to_string(), |s| s.to_string());
+    let body: String = answer.body.chars().take(90).collect();
+    eprintln!(
+        "{:<13} {case:<28} {status:<9} {:<9} {body}",
+        server.name,
+        format!("{:?}", answer.after)
+    );
 }
 
 /// The answer must be `status` with a JSON body `{"error": "..."}`.
@@ -285,6 +300,7 @@ fn check(server: &Server) {
     let p = |workload: &str| server.path("bad", workload);
 
     let answer = send(server, "GET /nope HTTP/1.1\r\nhost: x\r\n\r\n");
+    say(server, "unknown path", &answer);
     assert_json_error(server, "unknown path", &answer, 404);
     server.still_serves("an unknown path");
 
@@ -299,6 +315,7 @@ fn check(server: &Server) {
             server,
             format!("GET {} HTTP/1.1\r\nhost: x\r\n\r\n", p(workload)),
         );
+        say(server, &format!("workload {workload}"), &answer);
         assert_json_error(server, &format!("workload {workload}"), &answer, 404);
     }
     server.still_serves("unknown workloads");
@@ -310,6 +327,7 @@ fn check(server: &Server) {
             "a".repeat(size)
         );
         let answer = send_and_watch(server, request);
+        say(server, case, &answer);
         if server.runtime_parses_http && size > 1 << 20 {
             assert!(
                 matches!(answer.status, Some(400 | 431)),
@@ -337,6 +355,7 @@ fn check(server: &Server) {
         smuggled.len()
     );
     let answer = send_and_watch(server, request);
+    say(server, "a request body", &answer);
     assert_json_error(server, "a request body", &answer, 413);
     assert!(
         !matches!(answer.after, After::MoreBytes(_)),
@@ -350,6 +369,7 @@ fn check(server: &Server) {
         smuggled.len()
     );
     let answer = send_and_watch(server, chunked);
+    say(server, "a chunked body", &answer);
     assert_json_error(server, "a chunked body", &answer, 413);
     assert!(
         !matches!(answer.after, After::MoreBytes(_)),
@@ -357,7 +377,8 @@ fn check(server: &Server) {
     );
     server.still_serves("a chunked body");
 
-    let answer = send(server, "GARBAGE\r\n\r\n");
+    let answer = send_and_watch(server, "GARBAGE\r\n\r\n");
+    say(server, "a malformed request line", &answer);
     assert_eq!(
         answer.status,
         Some(400),
@@ -371,6 +392,7 @@ fn check(server: &Server) {
                 server,
                 format!("GET /t/{tenant}/run/hello HTTP/1.1\r\nhost: x\r\n\r\n"),
             );
+            say(server, &format!("tenant {tenant:.12}"), &answer);
             assert_json_error(server, &format!("tenant {tenant:.12}"), &answer, 400);
         }
         server.still_serves("bad tenant ids");
@@ -391,12 +413,18 @@ fn check(server: &Server) {
         // stalled connection is held, at the cost of one connection only,
         // as the request above shows.
         drop(stalled);
+        eprintln!(
+            "{name:<13} {:<28} held (denoland/deno#3515)",
+            "a head left unfinished"
+        );
     } else {
         stalled
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         let mut text = String::new();
         let read = stalled.read_to_string(&mut text);
+        let first = text.lines().next().unwrap_or("closed, no answer");
+        eprintln!("{name:<13} {:<28} {first}", "a head left unfinished");
         assert!(
             read.is_ok(),
             "{name}: a client stalled mid-request was held past 20 s ({read:?})"
@@ -454,6 +482,7 @@ fn check(server: &Server) {
             Some(Duration::from_secs(3)),
         )
         .unwrap_or_else(|e| panic!("{name}: a silent connection was held past 20 s: {e}"));
+        say(server, "a silent connection", &answer);
         assert_json_error(server, "a silent connection", &answer, 408);
         assert_eq!(answer.after, After::Closed, "{name}: {answer:?}");
         server.still_serves("a silent connection");
