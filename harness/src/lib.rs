@@ -6,7 +6,8 @@
 //! - [`plan`]: which targets, workloads and phases, how many samples, in which
 //!   seeded, interleaved order;
 //! - [`targets`]: the Target seam and the registry of every target;
-//! - [`run`]: the scheduler that executes a plan and writes raw data as it goes;
+//! - [`run`]: the scheduler that executes a plan, and the run folder's one sink;
+//! - [`phases`]: one module per phase: what a cell asks of a target;
 //! - [`measure`]: the instruments (HTTP client, /proc, calibration);
 //! - [`spec`] and [`protocol`]: what a correct response is;
 //! - [`results`], [`stats`]: raw data on disk and the summaries computed from it;
@@ -19,6 +20,7 @@ pub mod density;
 pub mod fingerprint;
 pub mod measure;
 pub mod paths;
+pub mod phases;
 pub mod plan;
 pub mod progress;
 pub mod protocol;

@@ -1,0 +1,43 @@
+//! Phase `host-cold`: the shared host started from nothing (the running one
+//! stopped first, untimed), timed to its first tenant's correct response.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::{CellPhase, CellRun};
+use crate::targets::{Phase, Target};
+
+/// The host restarted, then one tenant's first request.
+pub struct HostCold;
+
+impl CellPhase for HostCold {
+    fn run(&self, cell: &mut CellRun<'_>, target: &mut dyn Target) {
+        // From nothing: the running host goes first, outside the timing.
+        if let Err(e) = target.shutdown() {
+            cell.out
+                .warnings
+                .push(format!("{} (stopping the host): {e}", cell.rec.target));
+        }
+        let asked_at = Instant::now();
+        match target.host_cold(&cell.request(asked_at)) {
+            Ok(started) => {
+                let usage = target.measure(&started.instance);
+                cell.record_new(
+                    Phase::HostCold,
+                    asked_at,
+                    &started.response,
+                    usage,
+                    &started.measures,
+                );
+                cell.stop(target, started.instance);
+            }
+            Err(_) if cell.cancel.load(Ordering::Relaxed) => {}
+            Err(e) => {
+                let s = cell
+                    .rec
+                    .failed(Phase::HostCold, asked_at.elapsed(), e.to_string());
+                cell.out.samples.push(s);
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The scheduler: prepares the targets, then runs the plan's rounds. Each
+//! cell of a round (see [`crate::plan`]) goes to its phase
+//! ([`crate::phases`]), whose samples, measures and warnings go to the run's
+//! one sink ([`folder::RunFolder`]), written and flushed cell by cell. The
+//! density phase follows the rounds. The scheduler knows no target and no
+//! phase's rules.
+
+pub mod folder;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::fingerprint::{harness_version, Fingerprint};
+use crate::measure::calibrate;
+use crate::paths::Paths;
+use crate::phases::{self, CellOutput, CellRun, Recorder};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::results::{self, ResultsError, RunInfo, RunStatus, TargetInfo};
+use crate::spec::Spec;
+use crate::targets::{Availability, Context, Phase, Target};
+use folder::RunFolder;
+
+/// What to run and where to write it.
+pub struct RunRequest<'a> {
+    /// The plan.
+    pub plan: Plan,
+    /// Project folders.
+    pub paths: &'a Paths,
+    /// The workload spec responses are checked against.
+    pub spec: &'a Spec,
+    /// Base folder: data goes to `<out>/results/<run-id>/`.
+    pub out: PathBuf,
+    /// Recorded in run.json.
+    pub command_line: String,
+    /// Set (by a signal handler) to stop the run early, keeping what was measured.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// How a run went.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Run id.
+    pub run_id: String,
+    /// `<out>/results/<run-id>`.
+    pub run_dir: PathBuf,
+    /// Complete or interrupted.
+    pub status: RunStatus,
+    /// Samples written.
+    pub samples: usize,
+    /// Of which flagged invalid or failed.
+    pub invalid: usize,
+    /// Targets not measured, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// A run that could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing raw data failed.
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    /// No requested target can run here.
+    #[error("no requested target can run here ({0}); `coldbench targets` lists what is available")]
+    NothingToRun(String),
+}
+
+/// Runs `plan` on `targets` (already built from the registry, or test targets).
+pub fn execute(
+    req: RunRequest,
+    targets: Vec<Box<dyn Target>>,
+    progress: &mut dyn Progress,
+) -> Result<RunOutcome, RunError> {
+    let now = chrono::Utc::now();
+    let id = format!(
+        "{}-{:04x}",
+        now.format("%Y%m%d-%H%M%S"),
+        req.plan.seed & 0xffff
+    );
+    let (run_id, run_dir) = results::create_run_dir(&req.out, &id)?;
+    let ctx = Context {
+        paths: req.paths.clone(),
+        log_dir: run_dir.join("logs"),
+        poll: req.plan.poll,
+        cancel: req.cancel.clone(),
+    };
+
+    let (mut active, infos) = prepare_all(targets, &ctx, progress);
+    let info = RunInfo {
+        run_id: run_id.clone(),
+        status: RunStatus::Running,
+        started_at: now.to_rfc3339(),
+        finished_at: None,
+        command_line: req.command_line.clone(),
+        harness: harness_version(&req.paths.root),
+        plan: req.plan.clone(),
+        fingerprint: Fingerprint::collect(),
+        targets: infos,
+        calibration: None,
+        warnings: Vec::new(),
+        density_notes: Vec::new(),
+    };
+    let skipped: Vec<(String, String)> = info
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.skipped_reason.clone()?)))
+        .collect();
+    let mut folder = RunFolder::create(run_dir.clone(), info)?;
+    if active.is_empty() {
+        let why: Vec<String> = skipped.iter().map(|(n, r)| format!("{n}: {r}")).collect();
+        return Err(RunError::NothingToRun(why.join("; ")));
+    }
+
+    match calibrate::client_round_trip(2000) {
+        Ok(c) => folder.info_mut().calibration = Some(c),
+        Err(e) => folder
+            .info_mut()
+            .warnings
+            .push(format!("harness calibration failed: {e}")),
+    }
+
+    let mut plan = req.plan.clone();
+    plan.targets = active.iter().map(|t| t.name().to_string()).collect();
+    let mut status = rounds(&req, &plan, &mut active, &mut folder, progress)?;
+    if plan.has(Phase::Density)
+        && status == RunStatus::Complete
+        && !phases::density::run(&mut active, &plan, &req.cancel, &mut folder, progress)?
+    {
+        status = RunStatus::Interrupted;
+    }
+    for t in active.iter_mut() {
+        if let Err(e) = t.shutdown() {
+            folder.warn(format!("{}: {e}", t.name()), progress);
+        }
+    }
+    progress.finish();
+
+    folder.finish(&plan, status)?;
+    let all = folder.samples();
+    Ok(RunOutcome {
+        run_id,
+        run_dir,
+        status,
+        invalid: all.iter().filter(|s| !s.valid).count(),
+        samples: all.len(),
+        skipped,
+    })
+}
+
+/// The rounds: each cell's phase on its target, each cell's rows to the sink.
+fn rounds(
+    req: &RunRequest,
+    plan: &Plan,
+    active: &mut [Box<dyn Target>],
+    folder: &mut RunFolder,
+    progress: &mut dyn Progress,
+) -> Result<RunStatus, RunError> {
+    let rounds = plan.rounds(|i| active[i].phases().contains(&Phase::HostCold));
+    progress.begin(rounds.iter().map(|r| r.len() as u64).sum());
+    folder.begin_samples()?;
+    let run_id = folder.info().run_id.clone();
+    let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); active.len()];
+    let mut tenant = 0u64;
+    for (round, cells) in rounds.iter().enumerate() {
+        for cell in cells {
+            if req.cancel.load(Ordering::Relaxed) {
+                return Ok(RunStatus::Interrupted);
+            }
+            tenant += 1;
+            let target = active[cell.target].as_mut();
+            let mut cell_run = CellRun {
+                rec: Recorder {
+                    run_id: &run_id,
+                    round: round as u32,
+                    target: target.name().to_string(),
+                    family: target.family().as_str(),
+                    workload: &plan.workloads[cell.workload],
+                    accel: target.accel().to_string(),
+                    spec: req.spec,
+                },
+                plan,
+                tenant: format!("t{tenant}"),
+                seen: &mut seen[cell.target],
+                cancel: &req.cancel,
+                out: CellOutput::default(),
+            };
+            phases::for_cell(cell.kind, target).run(&mut cell_run, target);
+            let name = target.name().to_string();
+            cell_run.out.warnings.extend(
+                target
+                    .take_notes()
+                    .into_iter()
+                    .map(|n| format!("{name}: {n}")),
+            );
+            let line = cell_run.describe(round, rounds.len());
+            folder.cell(cell_run.out, progress)?;
+            progress.cell_done(&line);
+        }
+    }
+    Ok(RunStatus::Complete)
+}
+
+/// Availability, then untimed preparation, of every target.
+fn prepare_all(
+    targets: Vec<Box<dyn Target>>,
+    ctx: &Context,
+    progress: &mut dyn Progress,
+) -> (Vec<Box<dyn Target>>, Vec<TargetInfo>) {
+    let mut active = Vec::new();
+    let mut infos = Vec::new();
+    for mut t in targets {
+        let mut info = TargetInfo {
+            name: t.name().to_string(),
+            family: t.family().as_str().to_string(),
+            measured: false,
+            version: None,
+            skipped_reason: None,
+            accel: t.accel().to_string(),
+            accounting: Some(t.accounting()),
+            facts: Default::default(),
+            phases: t.phases().iter().map(|p| p.as_str().to_string()).collect(),
+        };
+        match t.availability() {
+            Availability::Unavailable { reason } => {
+                info.skipped_reason = Some(format!("unavailable: {reason}"));
+            }
+            Availability::Available { version } => {
+                info.version = Some(version);
+                match t.prepare(ctx) {
+                    Ok(facts) => {
+                        info.facts = facts;
+                        info.measured = true;
+                        info.accel = t.accel().to_string();
+                    }
+                    Err(e) => {
+                        info.skipped_reason = Some(e.to_string());
+                        let _ = t.shutdown();
+                    }
+                }
+            }
+        }
+        match &info.skipped_reason {
+            Some(reason) => progress.note(&format!("skipping {}: {reason}", info.name)),
+            None => active.push(t),
+        }
+        infos.push(info);
+    }
+    (active, infos)
+}
