@@ -8,16 +8,88 @@ use crate::units::{self, human_bytes, human_ns};
 
 const CLAIMS: &str = include_str!("../../data/claims.json");
 
+/// Reads one figure of a target.
+type FigureOf = fn(&Figure) -> Option<f64>;
+
+/// What a claim measures: the figure of [`Figure`] it is held against.
+/// Spelled in `claims.json` as the variant in snake case; an unknown name is
+/// an error when the file is read, never "not measured".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Cold start, hello, p50.
+    ColdNs,
+    /// VMM spawn to the guest's init (microVMs).
+    BootToInitNs,
+    /// The host's own time to make a tenant's instance (Wasm).
+    InstantiateNs,
+    /// Memory per tenant (density slope, else PSS after the cold start).
+    MemoryPerTenantBytes,
+    /// Memory of one instance after its cold start.
+    InstanceMemoryBytes,
+    /// The VMM's own memory without guest RAM.
+    VmmOverheadBytes,
+    /// `target ÷ baseline` of the hello cold p50s.
+    ColdRatio,
+    /// `target ÷ baseline` of palindrome-large's compute.
+    ComputeRatio,
+}
+
+impl Metric {
+    /// The name in `claims.json`, whose suffix (`_ns`, `_bytes`, `_ratio`) is its unit.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ColdNs => "cold_ns",
+            Metric::BootToInitNs => "boot_to_init_ns",
+            Metric::InstantiateNs => "instantiate_ns",
+            Metric::MemoryPerTenantBytes => "memory_per_tenant_bytes",
+            Metric::InstanceMemoryBytes => "instance_memory_bytes",
+            Metric::VmmOverheadBytes => "vmm_overhead_bytes",
+            Metric::ColdRatio => "cold_ratio",
+            Metric::ComputeRatio => "compute_ratio",
+        }
+    }
+
+    /// For a ratio: what is divided, and the figure it is made of.
+    fn ratio_of(self) -> Option<(&'static str, FigureOf)> {
+        match self {
+            Metric::ColdRatio => Some(("hello cold p50", |f| f.cold_ns)),
+            Metric::ComputeRatio => Some(("palindrome-large compute", |f| f.compute_large_ns)),
+            _ => None,
+        }
+    }
+
+    /// A target's figure for an absolute metric (None for a ratio).
+    fn of(self, f: &Figure) -> Option<f64> {
+        match self {
+            Metric::ColdNs => f.cold_ns,
+            Metric::BootToInitNs => f.boot_to_init_ns,
+            Metric::InstantiateNs => f.instantiate_ns,
+            Metric::MemoryPerTenantBytes => f.memory_per_tenant_bytes,
+            Metric::InstanceMemoryBytes => f.instance_memory_bytes,
+            Metric::VmmOverheadBytes => f.vmm_overhead_bytes,
+            Metric::ColdRatio | Metric::ComputeRatio => None,
+        }
+    }
+
+    /// A value of this metric, formatted in its unit.
+    fn format(self, v: f64) -> String {
+        if self.ratio_of().is_some() {
+            times(v)
+        } else {
+            units::by_suffix(self.name(), v as u64)
+        }
+    }
+}
+
 /// One claimed figure.
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Claim {
     /// Family the claim is about.
     pub family: String,
-    /// What it measures: `cold_ns`, `boot_to_init_ns`, `instantiate_ns`,
-    /// `memory_per_tenant_bytes`, `instance_memory_bytes`,
-    /// `vmm_overhead_bytes`, or a ratio `target ÷ baseline`: `cold_ratio`
-    /// (hello cold p50s), `compute_ratio` (palindrome-large compute).
-    pub metric: String,
+    /// What it measures.
+    pub metric: Metric,
     /// The claimed value (for a range: its upper end).
     pub value: f64,
     /// For a claimed range: its lower end.
@@ -36,15 +108,33 @@ pub struct Claim {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ClaimsFile {
+    #[allow(dead_code)]
+    about: String,
     claims: Vec<Claim>,
 }
 
-/// Every claim in `data/claims.json`.
+/// The claims of a claims file's text; an unknown metric, an unknown field
+/// or malformed JSON is an error that says where.
+pub fn parse_claims(text: &str) -> Result<Vec<Claim>, String> {
+    let file: ClaimsFile =
+        serde_json::from_str(text).map_err(|e| format!("data/claims.json: {e}"))?;
+    for c in &file.claims {
+        if c.metric.ratio_of().is_some() && (c.target.is_none() || c.baseline.is_none()) {
+            return Err(format!(
+                "data/claims.json: the ratio claim {:?} needs a target and a baseline",
+                c.claim
+            ));
+        }
+    }
+    Ok(file.claims)
+}
+
+/// Every claim in `data/claims.json`, compiled in (and checked by a test, so
+/// a bad file fails the tests, not a report).
 pub fn claims() -> Vec<Claim> {
-    serde_json::from_str::<ClaimsFile>(CLAIMS)
-        .map(|c| c.claims)
-        .unwrap_or_default()
+    parse_claims(CLAIMS).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One measured figure of a target, as the comparison uses it.
@@ -110,14 +200,6 @@ pub struct ClaimRow {
     pub measured: String,
     /// measured ÷ claimed, or why not compared.
     pub ratio: String,
-}
-
-fn format(metric: &str, v: f64) -> String {
-    if metric.ends_with("_ratio") {
-        times(v)
-    } else {
-        units::by_suffix(metric, v as u64)
-    }
 }
 
 /// A ratio between two targets: 3.2×, or 1/18 below one.
@@ -229,17 +311,7 @@ pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
         .into_iter()
         .filter(|c| figures.iter().any(|f| f.family == c.family))
         .map(|c| {
-            let pick = |f: &Figure| -> Option<f64> {
-                match c.metric.as_str() {
-                    "cold_ns" => f.cold_ns,
-                    "memory_per_tenant_bytes" => f.memory_per_tenant_bytes,
-                    "vmm_overhead_bytes" => f.vmm_overhead_bytes,
-                    "instance_memory_bytes" => f.instance_memory_bytes,
-                    "boot_to_init_ns" => f.boot_to_init_ns,
-                    "instantiate_ns" => f.instantiate_ns,
-                    _ => None,
-                }
-            };
+            let pick = |f: &Figure| c.metric.of(f);
             let candidates: Vec<&Figure> = match &c.target {
                 Some(t) => by_name(t).into_iter().collect(),
                 None => figures.iter().filter(|f| f.family == c.family).collect(),
@@ -250,11 +322,7 @@ pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
                     .filter_map(|f| Some((pick(f)?, f.target.clone())))
                     .min_by(|a, b| a.0.total_cmp(&b.0))
             };
-            let (measured, ratio) = if c.metric.ends_with("_ratio") {
-                let (what, of): (&str, fn(&Figure) -> Option<f64>) = match c.metric.as_str() {
-                    "cold_ratio" => ("hello cold p50", |f| f.cold_ns),
-                    _ => ("palindrome-large compute", |f| f.compute_large_ns),
-                };
+            let (measured, ratio) = if let Some((what, of)) = c.metric.ratio_of() {
                 let pair = c
                     .target
                     .as_deref()
@@ -280,9 +348,9 @@ pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
                 }
             } else {
                 match (best(&native), best(&candidates)) {
-                    (Some((v, t)), _) => (format!("{} ({t})", format(&c.metric, v)), versus(v, &c)),
+                    (Some((v, t)), _) => (format!("{} ({t})", c.metric.format(v)), versus(v, &c)),
                     (None, Some((v, t))) => (
-                        format!("{} ({t}, emulated)", format(&c.metric, v)),
+                        format!("{} ({t}, emulated)", c.metric.format(v)),
                         "not compared: emulated".into(),
                     ),
                     (None, None) => ("–".into(), "not measured".into()),
@@ -291,12 +359,8 @@ pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
             ClaimRow {
                 family: c.family.clone(),
                 claimed: match c.low {
-                    Some(low) => format!(
-                        "{} – {}",
-                        format(&c.metric, low),
-                        format(&c.metric, c.value)
-                    ),
-                    None => format(&c.metric, c.value),
+                    Some(low) => format!("{} – {}", c.metric.format(low), c.metric.format(c.value)),
+                    None => c.metric.format(c.value),
                 },
                 claim: c.claim,
                 source: c.source,
@@ -333,6 +397,25 @@ mod tests {
         let c = claims();
         assert!(c.len() >= 10);
         assert!(c.iter().all(|c| !c.source.is_empty() && c.value > 0.0));
+    }
+
+    #[test]
+    fn a_bad_claims_file_is_an_error_when_read() {
+        let claim = |metric: &str, extra: &str| {
+            format!(
+                r#"{{"about":"x","claims":[{{"family":"wasm","metric":"{metric}","value":1,"claim":"c","source":"s"{extra}}}]}}"#
+            )
+        };
+        assert!(parse_claims(&claim("cold_ns", "")).is_ok());
+        let typo = parse_claims(&claim("cold_nss", "")).unwrap_err();
+        assert!(typo.contains("unknown variant `cold_nss`"), "{typo}");
+        let field = parse_claims(&claim("cold_ns", r#","baselin":"x""#)).unwrap_err();
+        assert!(field.contains("unknown field `baselin`"), "{field}");
+        let ratio = parse_claims(&claim("cold_ratio", r#","target":"a""#)).unwrap_err();
+        assert!(ratio.contains("needs a target and a baseline"), "{ratio}");
+        assert!(parse_claims("{")
+            .unwrap_err()
+            .starts_with("data/claims.json: "));
     }
 
     #[test]
