@@ -3,11 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
-use coldbench::fingerprint::Fingerprint;
-use coldbench::measure::http::Poll;
-use coldbench::plan::{Plan, Profile};
 use coldbench::report::{markdown, model::ReportModel};
 use coldbench::results::{RunInfo, RunStatus, Sample, TargetInfo};
 use coldbench::stats;
@@ -68,26 +63,8 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
         finished_at: Some("2026-01-01T00:01:00Z".into()),
         command_line: "coldbench run --profile quick".into(),
         harness: "coldbench 0.1.0 (test)".into(),
-        plan: Plan {
-            targets: targets.iter().map(|s| s.to_string()).collect(),
-            workloads: workloads.iter().map(|s| s.to_string()).collect(),
-            phases: Phase::SAMPLED.to_vec(),
-            samples: 5,
-            warm_samples: 5,
-            seed: 3,
-            profile: Profile::Quick,
-            timeout: Duration::from_secs(30),
-            poll: Poll::default(),
-            density_max: 16,
-            density_budget_bytes: 1 << 30,
-        },
-        fingerprint: Fingerprint {
-            cpu_model: "Test CPU".into(),
-            cores: 2,
-            kernel: "6.1.0".into(),
-            cgroup_mode: "v2".into(),
-            ..Fingerprint::default()
-        },
+        plan: common::fixture_plan(&targets, &workloads, Phase::SAMPLED.to_vec(), 5, 3, 16),
+        fingerprint: common::fixture_fingerprint(),
         targets: targets
             .iter()
             .map(|t| TargetInfo {

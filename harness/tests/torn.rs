@@ -4,13 +4,11 @@
 //! is not a run, or whose run.json is damaged, is one line with the fix; a
 //! cause is printed once; bad numbers are usage errors (exit status 2).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use coldbench::fingerprint::Fingerprint;
-use coldbench::measure::http::Poll;
-use coldbench::plan::{Plan, Profile};
 use coldbench::results::{
     self, MeasureRow, RowWriter, RunInfo, RunStatus, Sample, TargetInfo, MEASURE_COLUMNS,
     SAMPLE_COLUMNS,
@@ -51,26 +49,15 @@ fn run_info() -> RunInfo {
         finished_at: None,
         command_line: "coldbench run --targets process --workloads hello".into(),
         harness: "coldbench 0.1.0 (test)".into(),
-        plan: Plan {
-            targets: vec!["process".into()],
-            workloads: vec!["hello".into()],
-            phases: vec![Phase::Cold, Phase::Warm],
-            samples: ROUNDS,
-            warm_samples: ROUNDS,
-            seed: 7,
-            profile: Profile::Quick,
-            timeout: Duration::from_secs(30),
-            poll: Poll::default(),
-            density_max: 4,
-            density_budget_bytes: 1 << 30,
-        },
-        fingerprint: Fingerprint {
-            cpu_model: "Test CPU".into(),
-            cores: 2,
-            kernel: "6.1.0".into(),
-            cgroup_mode: "v2".into(),
-            ..Fingerprint::default()
-        },
+        plan: common::fixture_plan(
+            &["process"],
+            &["hello"],
+            vec![Phase::Cold, Phase::Warm],
+            ROUNDS,
+            7,
+            4,
+        ),
+        fingerprint: common::fixture_fingerprint(),
         targets: vec![TargetInfo {
             name: "process".into(),
             family: "process".into(),

@@ -340,3 +340,38 @@ fn live_processes_whose(file: &str, needle: &str) -> Vec<u32> {
 pub fn unique_tag(name: &str) -> String {
     format!("cbtest-{}-{name}", std::process::id())
 }
+
+/// A plan for fixtures written by hand (report and torn-data tests).
+pub fn fixture_plan(
+    targets: &[&str],
+    workloads: &[&str],
+    phases: Vec<Phase>,
+    samples: u32,
+    seed: u64,
+    density_max: u32,
+) -> Plan {
+    Plan {
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+        workloads: workloads.iter().map(|s| s.to_string()).collect(),
+        phases,
+        samples,
+        warm_samples: samples,
+        seed,
+        profile: Profile::Quick,
+        timeout: Duration::from_secs(30),
+        poll: Poll::default(),
+        density_max,
+        density_budget_bytes: 1 << 30,
+    }
+}
+
+/// The machine of hand-written fixtures.
+pub fn fixture_fingerprint() -> coldbench::fingerprint::Fingerprint {
+    coldbench::fingerprint::Fingerprint {
+        cpu_model: "Test CPU".into(),
+        cores: 2,
+        kernel: "6.1.0".into(),
+        cgroup_mode: "v2".into(),
+        ..Default::default()
+    }
+}
