@@ -90,13 +90,18 @@ pub struct Change {
     pub verdict: Verdict,
 }
 
+/// The median of a non-empty side of the test.
 fn median(v: &mut [f64]) -> f64 {
-    let mid = (v.len() - 1) / 2;
-    *v.select_nth_unstable_by(mid, f64::total_cmp).1
+    stats::median_in_place(v).expect("a permutation test needs values on both sides")
 }
 
 /// Two-sided permutation test of the difference of medians of `a` and `b`:
 /// the share of random relabellings whose difference is at least as large.
+/// Both sides must hold values.
+///
+/// Each shuffle starts from the order the previous medians' selections left
+/// the pooled values in ([`stats::median_in_place`]), so that order is part
+/// of what the seed reproduces.
 pub fn permutation_p(a: &[f64], b: &[f64], permutations: usize, rng: &mut ChaCha8Rng) -> f64 {
     let observed = (median(&mut a.to_vec()) - median(&mut b.to_vec())).abs();
     let mut pooled: Vec<f64> = a.iter().chain(b).copied().collect();
@@ -272,6 +277,7 @@ pub fn markdown(changes: &[Change], base: &str, new: &str, opts: &Options) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     #[test]
     fn identical_samples_are_not_significant_and_separated_ones_are() {
@@ -280,6 +286,40 @@ mod tests {
         assert!(permutation_p(&a, &a, 2000, &mut rng) > 0.5);
         let b: Vec<f64> = a.iter().map(|v| v + 100.0).collect();
         assert!(permutation_p(&a, &b, 2000, &mut rng) < 0.001);
+    }
+
+    /// `permutation_p` as it was before its median came from `stats`.
+    fn old_permutation_p(a: &[f64], b: &[f64], permutations: usize, rng: &mut ChaCha8Rng) -> f64 {
+        let median = |v: &mut [f64]| {
+            let mid = (v.len() - 1) / 2;
+            *v.select_nth_unstable_by(mid, f64::total_cmp).1
+        };
+        let observed = (median(&mut a.to_vec()) - median(&mut b.to_vec())).abs();
+        let mut pooled: Vec<f64> = a.iter().chain(b).copied().collect();
+        let mut at_least = 0usize;
+        for _ in 0..permutations {
+            pooled.shuffle(rng);
+            let (x, y) = pooled.split_at_mut(a.len());
+            if (median(x) - median(y)).abs() >= observed - 1e-12 {
+                at_least += 1;
+            }
+        }
+        (at_least + 1) as f64 / (permutations + 1) as f64
+    }
+
+    #[test]
+    fn the_shared_median_keeps_every_p_value_bit_for_bit() {
+        let mut data = ChaCha8Rng::seed_from_u64(7);
+        for seed in 0..10u64 {
+            let n = 3 + seed as usize * 5;
+            let a: Vec<f64> = (0..n).map(|_| data.random_range(100.0..200.0)).collect();
+            let b: Vec<f64> = (0..n + 2)
+                .map(|_| data.random_range(110.0..210.0))
+                .collect();
+            let new = permutation_p(&a, &b, 500, &mut ChaCha8Rng::seed_from_u64(seed));
+            let old = old_permutation_p(&a, &b, 500, &mut ChaCha8Rng::seed_from_u64(seed));
+            assert_eq!(new.to_bits(), old.to_bits(), "seed {seed}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::plan::Plan;
 use crate::results::DensityRow;
+use crate::stats;
 use crate::targets::{Instance, StartRequest, Target};
 use crate::units::human_bytes;
 
@@ -132,11 +133,13 @@ impl Fit {
 
 /// The fit of `points`; `None` with fewer than two distinct tenant counts.
 pub fn fit(points: &[(f64, f64)]) -> Option<Fit> {
-    let n = points.len() as f64;
-    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    if points.len() < 2 {
+        return None;
+    }
+    let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+    let (mean_x, mean_y) = (stats::mean(&xs)?, stats::mean(&ys)?);
     let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
-    if points.len() < 2 || sxx == 0.0 {
+    if sxx == 0.0 {
         return None;
     }
     let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();

@@ -1,6 +1,11 @@
 //! Raw data on disk (DESIGN.md, "Data"): `results/<run-id>/run.json`,
 //! `samples.csv` (one row per sample, written as the run goes) and
 //! `summary.csv` (derived, rewritable from samples.csv at any time).
+//!
+//! Every CSV file's row type is defined here beside its column list; the
+//! tests check that each type serializes to exactly its list, so reordering
+//! a field cannot silently relabel a column. Nothing here imports
+//! [`crate::stats`], which computes the summary rows.
 
 use std::fs::{self, File};
 use std::io;
@@ -11,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::fingerprint::Fingerprint;
 use crate::measure::calibrate::Calibration;
 use crate::plan::Plan;
-use crate::stats::SummaryRow;
 use crate::targets::Accounting;
 
 /// One measurement: the columns of samples.csv, in DESIGN.md's order.
@@ -71,6 +75,68 @@ pub struct MeasureRow {
     pub value: u64,
 }
 
+/// One row of summary.csv: a (target, workload, phase), DESIGN.md's columns
+/// (in [`SUMMARY_COLUMNS`]' order); computed by [`crate::stats::summarize`].
+///
+/// Latency percentiles (`p50_ns`, `p90_ns`, `p99_ns`) are HDR histogram
+/// buckets (3 significant digits, clamped to the observed range), while the
+/// confidence interval beside them is that of the exact sample median, so
+/// `p50_ns` may differ from that median by up to 0.1% and even lie just
+/// outside its interval.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SummaryRow {
+    /// Target name.
+    pub target: String,
+    /// Family.
+    pub family: String,
+    /// Workload.
+    pub workload: String,
+    /// Phase.
+    pub phase: String,
+    /// Valid samples: the ones the statistics use.
+    pub n: u64,
+    /// Samples kept but flagged invalid or failed.
+    pub n_invalid: u64,
+    /// Median latency: the HDR bucket of quantile 0.5, not the exact median.
+    pub p50_ns: Option<u64>,
+    /// 90th percentile (HDR bucket).
+    pub p90_ns: Option<u64>,
+    /// 99th percentile (HDR bucket).
+    pub p99_ns: Option<u64>,
+    /// Largest.
+    pub max_ns: Option<u64>,
+    /// Mean (integer division, rounded down).
+    pub mean_ns: Option<u64>,
+    /// Lower bound of the bootstrap 95% CI of the exact median.
+    pub ci95_lo_ns: Option<u64>,
+    /// Upper bound.
+    pub ci95_hi_ns: Option<u64>,
+    /// Median CPU time per sample (HDR bucket).
+    pub cpu_p50_ns: Option<u64>,
+    /// Median PSS after the response (HDR bucket).
+    pub mem_pss_p50_bytes: Option<u64>,
+}
+
+/// Columns of summary.csv, in DESIGN.md's order. [`write_summary`] takes its
+/// header from [`SummaryRow`]'s fields; a test keeps the two equal.
+pub const SUMMARY_COLUMNS: [&str; 15] = [
+    "target",
+    "family",
+    "workload",
+    "phase",
+    "n",
+    "n_invalid",
+    "p50_ns",
+    "p90_ns",
+    "p99_ns",
+    "max_ns",
+    "mean_ns",
+    "ci95_lo_ns",
+    "ci95_hi_ns",
+    "cpu_p50_ns",
+    "mem_pss_p50_bytes",
+];
+
 /// The measures that belong to valid samples, the same (target, round,
 /// workload, phase, instance): only those enter any statistic.
 pub fn valid_measures<'a>(samples: &[Sample], measures: &'a [MeasureRow]) -> Vec<&'a MeasureRow> {
@@ -119,7 +185,7 @@ pub struct DensityRow {
     pub memory_bytes: u64,
 }
 
-/// Columns of density.csv.
+/// Columns of density.csv, in [`DensityRow`]'s field order (tested).
 pub const DENSITY_COLUMNS: [&str; 5] = ["run_id", "target", "family", "tenants", "memory_bytes"];
 
 /// How a run ended.
@@ -347,7 +413,8 @@ impl<T: Serialize> RowWriter<T> {
     }
 }
 
-/// Columns of samples.csv, in DESIGN.md's order.
+/// Columns of samples.csv, in DESIGN.md's order and [`Sample`]'s field
+/// order (tested).
 pub const SAMPLE_COLUMNS: [&str; 15] = [
     "run_id",
     "round",
@@ -366,7 +433,7 @@ pub const SAMPLE_COLUMNS: [&str; 15] = [
     "accel",
 ];
 
-/// Columns of measures.csv.
+/// Columns of measures.csv, in [`MeasureRow`]'s field order (tested).
 pub const MEASURE_COLUMNS: [&str; 8] = [
     "run_id",
     "round",
@@ -757,6 +824,81 @@ mod tests {
         (0..4)
             .map(|i| sample(i, "cold", 1_000 + u64::from(i)))
             .collect()
+    }
+
+    /// The header the csv crate writes for `row`, taken from its serde
+    /// field names: what a reader matches columns by.
+    fn serde_header<T: Serialize>(row: &T) -> Vec<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(row).unwrap();
+        let bytes = w.into_inner().unwrap();
+        let mut r = csv::Reader::from_reader(bytes.as_slice());
+        r.headers().unwrap().iter().map(String::from).collect()
+    }
+
+    fn summary_row() -> SummaryRow {
+        SummaryRow {
+            target: "process".into(),
+            family: "process".into(),
+            workload: "hello".into(),
+            phase: "cold".into(),
+            n: 2,
+            n_invalid: 0,
+            p50_ns: Some(1),
+            p90_ns: None,
+            p99_ns: None,
+            max_ns: None,
+            mean_ns: None,
+            ci95_lo_ns: None,
+            ci95_hi_ns: None,
+            cpu_p50_ns: None,
+            mem_pss_p50_bytes: None,
+        }
+    }
+
+    #[test]
+    fn every_row_type_serializes_to_its_column_list() {
+        assert_eq!(serde_header(&sample(0, "cold", 1)), SAMPLE_COLUMNS);
+        assert_eq!(serde_header(&measure(0, 1)), MEASURE_COLUMNS);
+        let density = DensityRow {
+            run_id: "r".into(),
+            target: "process".into(),
+            family: "process".into(),
+            tenants: 4,
+            memory_bytes: 1 << 20,
+        };
+        assert_eq!(serde_header(&density), DENSITY_COLUMNS);
+        assert_eq!(serde_header(&summary_row()), SUMMARY_COLUMNS);
+    }
+
+    #[test]
+    fn the_column_lists_are_the_ones_design_md_documents() {
+        assert_eq!(
+            SAMPLE_COLUMNS.join(","),
+            "run_id,round,target,family,workload,phase,instance_id,latency_ns,compute_ns,cpu_ns,mem_pss_bytes,mem_rss_bytes,valid,error,accel"
+        );
+        assert_eq!(
+            SUMMARY_COLUMNS.join(","),
+            "target,family,workload,phase,n,n_invalid,p50_ns,p90_ns,p99_ns,max_ns,mean_ns,ci95_lo_ns,ci95_hi_ns,cpu_p50_ns,mem_pss_p50_bytes"
+        );
+    }
+
+    #[test]
+    fn summary_csv_has_the_summary_columns_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.csv");
+        write_summary(&path, &[summary_row()]).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().next(),
+            Some(SUMMARY_COLUMNS.join(",").as_str())
+        );
+        let back: Vec<SummaryRow> = csv::Reader::from_path(&path)
+            .unwrap()
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, [summary_row()]);
     }
 
     #[test]

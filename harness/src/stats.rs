@@ -1,68 +1,117 @@
-//! Summaries computed from the raw samples: percentiles from an HDR histogram
-//! and a bootstrap 95% confidence interval of the median. Only valid samples
-//! enter the statistics; invalid and failed ones are counted beside them.
+//! The statistics library: medians, quantiles, bootstrap intervals, HDR
+//! percentiles, outlier counts and paired ratios, over plain slices. Every
+//! median and quantile of the harness is computed here, so that one
+//! definition holds everywhere a figure is written or shown.
+//!
+//! This module knows no row type and imports nothing of the crate; only
+//! [`summary`] turns a run's samples ([`crate::results`]) into summary rows.
+//! `results` imports nothing of `stats`, so the two form no circle.
+//!
+//! Two quantile definitions, both on sorted values, are used (see [`Rank`]):
+//! medians and the calibration's p90 take the lower of two neighbours, the
+//! ends of a bootstrap interval the nearest. The summary's `p50_ns`, `p90_ns`
+//! and `p99_ns` are a third kind: HDR histogram buckets ([`percentiles`]).
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 
 use hdrhistogram::Histogram;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use rand::Rng;
 
-use crate::results::Sample;
+pub mod summary;
+
+pub use crate::results::SummaryRow;
+pub use summary::{find_row, summarize};
 
 /// Resamples drawn for each bootstrap interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 
-/// The row of (target, workload, phase) in `rows`.
-pub fn find_row<'a>(
-    rows: &'a [SummaryRow],
-    target: &str,
-    workload: &str,
-    phase: &str,
-) -> Option<&'a SummaryRow> {
-    rows.iter()
-        .find(|r| r.target == target && r.workload == workload && r.phase == phase)
+/// A value the statistics can order: every one of them sorts and selects
+/// through [`Value::order`], so integers and floats share one median.
+pub trait Value: Copy {
+    /// A total order: floats by [`f64::total_cmp`], so a NaN cannot make a
+    /// sort or a selection inconsistent.
+    fn order(a: &Self, b: &Self) -> Ordering;
 }
 
-/// One row of summary.csv: a (target, workload, phase), DESIGN.md's columns.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SummaryRow {
-    /// Target name.
-    pub target: String,
-    /// Family.
-    pub family: String,
-    /// Workload.
-    pub workload: String,
-    /// Phase.
-    pub phase: String,
-    /// Valid samples: the ones the statistics use.
-    pub n: u64,
-    /// Samples kept but flagged invalid or failed.
-    pub n_invalid: u64,
-    /// Median latency.
-    pub p50_ns: Option<u64>,
-    /// 90th percentile.
-    pub p90_ns: Option<u64>,
-    /// 99th percentile.
-    pub p99_ns: Option<u64>,
-    /// Largest.
-    pub max_ns: Option<u64>,
-    /// Mean.
-    pub mean_ns: Option<u64>,
-    /// Lower bound of the bootstrap 95% CI of the median.
-    pub ci95_lo_ns: Option<u64>,
-    /// Upper bound.
-    pub ci95_hi_ns: Option<u64>,
-    /// Median CPU time per sample.
-    pub cpu_p50_ns: Option<u64>,
-    /// Median PSS after the response.
-    pub mem_pss_p50_bytes: Option<u64>,
+impl Value for u64 {
+    fn order(a: &u64, b: &u64) -> Ordering {
+        a.cmp(b)
+    }
+}
+
+impl Value for f64 {
+    fn order(a: &f64, b: &f64) -> Ordering {
+        a.total_cmp(b)
+    }
+}
+
+/// Sorts `values` in [`Value::order`]. Unstable, which is safe: values equal
+/// in that order are identical (for floats, bit for bit).
+pub fn sort<T: Value>(values: &mut [T]) {
+    values.sort_unstable_by(T::order);
+}
+
+/// How the fractional rank (n − 1)·q of a quantile becomes an index into
+/// the sorted values: no interpolation, the result is always a value seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rank {
+    /// Round down: the lower of the two neighbours. Medians (the lower middle
+    /// of an even count) and the calibration's p90.
+    Lower,
+    /// Round to the nearest, halves away from zero: the ends of a bootstrap
+    /// interval.
+    Nearest,
+}
+
+impl Rank {
+    /// The index of quantile `q` among `n` sorted values (`n` ≥ 1).
+    fn index(self, n: usize, q: f64) -> usize {
+        let at = (n - 1) as f64 * q;
+        let i = match self {
+            Rank::Lower => at.floor(),
+            Rank::Nearest => at.round(),
+        };
+        i as usize
+    }
+}
+
+/// Quantile `q` (0 to 1) of `sorted` (as [`sort`] leaves it) by `rank`;
+/// `None` when there are no values.
+pub fn quantile_sorted<T: Value>(sorted: &[T], q: f64, rank: Rank) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.get(rank.index(sorted.len(), q)).copied()
+}
+
+/// The exact median, the lower middle of an even count: a sample value,
+/// never an average of two. Reorders `values` (a selection, not a sort),
+/// which callers that reuse the order they leave rely on: see
+/// [`crate::compare::permutation_p`].
+pub fn median_in_place<T: Value>(values: &mut [T]) -> Option<T> {
+    if values.is_empty() {
+        return None;
+    }
+    let mid = Rank::Lower.index(values.len(), 0.5);
+    Some(*values.select_nth_unstable_by(mid, T::order).1)
+}
+
+/// The exact median (lower middle for even counts, as a sample value).
+pub fn median<T: Value>(values: &[T]) -> Option<T> {
+    median_in_place(&mut values.to_vec())
+}
+
+/// The arithmetic mean; `None` when there are no values.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// Percentiles of `values` from an HDR histogram (3 significant digits),
 /// clamped to the observed range: a bucket's upper edge may lie above the
 /// largest value, and a p99 above the max would be a number nobody measured.
+///
+/// The 0.5 percentile is therefore within 0.1% of the exact [`median`] but
+/// not always equal to it.
 pub fn percentiles(values: &[u64], quantiles: &[f64]) -> Option<Vec<u64>> {
     let (lo, hi) = (*values.iter().min()?, *values.iter().max()?);
     let mut h = Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
@@ -78,34 +127,35 @@ pub fn percentiles(values: &[u64], quantiles: &[f64]) -> Option<Vec<u64>> {
     )
 }
 
-/// The exact median (lower middle for even counts, as a sample value).
-pub fn median(values: &[u64]) -> Option<u64> {
-    let mut v = values.to_vec();
-    v.sort_unstable();
-    v.get(v.len().saturating_sub(1) / 2).copied()
-}
-
-/// A percentile bootstrap 95% CI of the median: `resamples` draws with
-/// replacement, the 2.5th and 97.5th percentiles of their medians.
-pub fn bootstrap_median_ci(
-    values: &[u64],
+/// A percentile bootstrap 95% CI of the [`median`]: `resamples` draws with
+/// replacement, the 2.5th and 97.5th percentiles ([`Rank::Nearest`]) of
+/// their medians. `None` without values or resamples.
+///
+/// The draws are part of what a seed reproduces: each resample takes
+/// `values.len()` indices, `rng.random_range(0..len)`, in order, from
+/// `values` in the order given.
+pub fn bootstrap_median_ci<T: Value>(
+    values: &[T],
     rng: &mut impl Rng,
     resamples: usize,
-) -> Option<(u64, u64)> {
-    if values.is_empty() {
+) -> Option<(T, T)> {
+    if values.is_empty() || resamples == 0 {
         return None;
     }
     let mut medians = Vec::with_capacity(resamples);
-    let mut draw = vec![0u64; values.len()];
+    // Every slot is overwritten before each use; the copy only sizes it.
+    let mut draw = values.to_vec();
     for _ in 0..resamples {
         for slot in draw.iter_mut() {
             *slot = values[rng.random_range(0..values.len())];
         }
-        medians.push(median(&draw)?);
+        medians.push(median_in_place(&mut draw)?);
     }
-    medians.sort_unstable();
-    let at = |q: f64| medians[((resamples - 1) as f64 * q).round() as usize];
-    Some((at(0.025), at(0.975)))
+    sort(&mut medians);
+    Some((
+        quantile_sorted(&medians, 0.025, Rank::Nearest)?,
+        quantile_sorted(&medians, 0.975, Rank::Nearest)?,
+    ))
 }
 
 /// How many values lie more than 3.5 robust z-scores from the median:
@@ -136,121 +186,19 @@ pub fn paired_ratio(
         .filter(|(_, b)| *b > 0.0)
         .map(|(a, b)| a / b)
         .collect();
-    if ratios.is_empty() {
-        return None;
-    }
-    let median_of = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[(v.len() - 1) / 2]
-    };
-    let mid = median_of(&mut ratios);
-    let mut medians = Vec::with_capacity(resamples);
-    let mut draw = vec![0.0; ratios.len()];
-    for _ in 0..resamples {
-        for slot in draw.iter_mut() {
-            *slot = ratios[rng.random_range(0..ratios.len())];
-        }
-        medians.push(median_of(&mut draw));
-    }
-    medians.sort_by(f64::total_cmp);
-    let at = |q: f64| medians[((resamples - 1) as f64 * q).round() as usize];
-    Some((mid, at(0.025), at(0.975)))
-}
-
-/// Sort key that puts phases in report order.
-fn phase_rank(phase: &str) -> u8 {
-    match phase {
-        "cold" => 0,
-        "warm" => 1,
-        "host-cold" => 2,
-        _ => 3,
-    }
-}
-
-/// One summary row per (target, workload, phase) present in `samples`;
-/// targets and workloads in order of first appearance in `order`, else of the samples.
-pub fn summarize(
-    samples: &[Sample],
-    target_order: &[String],
-    workload_order: &[String],
-    seed: u64,
-) -> Vec<SummaryRow> {
-    let rank =
-        |list: &[String], name: &str| list.iter().position(|x| x == name).unwrap_or(usize::MAX);
-    // (target rank, target, workload rank, workload, phase rank, phase)
-    type Key = (usize, String, usize, String, u8, String);
-    let mut groups: BTreeMap<Key, Vec<&Sample>> = BTreeMap::new();
-    for s in samples {
-        let key = (
-            rank(target_order, &s.target),
-            s.target.clone(),
-            rank(workload_order, &s.workload),
-            s.workload.clone(),
-            phase_rank(&s.phase),
-            s.phase.clone(),
-        );
-        groups.entry(key).or_default().push(s);
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    groups
-        .into_values()
-        .map(|group| summarize_group(&group, &mut rng))
-        .collect()
-}
-
-fn summarize_group(group: &[&Sample], rng: &mut ChaCha8Rng) -> SummaryRow {
-    let first = group[0];
-    let valid: Vec<&&Sample> = group.iter().filter(|s| s.valid).collect();
-    let latencies: Vec<u64> = valid.iter().filter_map(|s| s.latency_ns).collect();
-    let cpu: Vec<u64> = valid.iter().filter_map(|s| s.cpu_ns).collect();
-    let pss: Vec<u64> = valid.iter().filter_map(|s| s.mem_pss_bytes).collect();
-    let p = percentiles(&latencies, &[0.5, 0.9, 0.99]);
-    let at = |i: usize| p.as_ref().map(|p| p[i]);
-    let ci = bootstrap_median_ci(&latencies, rng, BOOTSTRAP_RESAMPLES);
-    SummaryRow {
-        target: first.target.clone(),
-        family: first.family.clone(),
-        workload: first.workload.clone(),
-        phase: first.phase.clone(),
-        n: valid.len() as u64,
-        n_invalid: (group.len() - valid.len()) as u64,
-        p50_ns: at(0),
-        p90_ns: at(1),
-        p99_ns: at(2),
-        max_ns: latencies.iter().copied().max(),
-        mean_ns: (!latencies.is_empty()).then(|| {
-            (latencies.iter().map(|&v| v as u128).sum::<u128>() / latencies.len() as u128) as u64
-        }),
-        ci95_lo_ns: ci.map(|c| c.0),
-        ci95_hi_ns: ci.map(|c| c.1),
-        cpu_p50_ns: percentiles(&cpu, &[0.5]).map(|v| v[0]),
-        mem_pss_p50_bytes: percentiles(&pss, &[0.5]).map(|v| v[0]),
-    }
+    // The bootstrap draws from the ratios sorted, as it always has: the same
+    // seed keeps giving the same interval.
+    sort(&mut ratios);
+    let mid = quantile_sorted(&ratios, 0.5, Rank::Lower)?;
+    let (lo, hi) = bootstrap_median_ci(&ratios, rng, resamples)?;
+    Some((mid, lo, hi))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample(target: &str, phase: &str, latency: u64, valid: bool) -> Sample {
-        Sample {
-            run_id: "r".into(),
-            round: 0,
-            target: target.into(),
-            family: "process".into(),
-            workload: "hello".into(),
-            phase: phase.into(),
-            instance_id: "i".into(),
-            latency_ns: Some(latency),
-            compute_ns: Some(1),
-            cpu_ns: Some(latency / 2),
-            mem_pss_bytes: Some(1 << 20),
-            mem_rss_bytes: Some(2 << 20),
-            valid,
-            error: String::new(),
-            accel: "none".into(),
-        }
-    }
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn percentiles_are_within_hdr_precision() {
@@ -284,26 +232,6 @@ mod tests {
     }
 
     #[test]
-    fn invalid_samples_are_counted_but_kept_out_of_the_figures() {
-        let samples = vec![
-            sample("a", "cold", 100, true),
-            sample("a", "cold", 300, true),
-            sample("a", "cold", 1_000_000, false),
-            sample("a", "warm", 10, true),
-        ];
-        let rows = summarize(&samples, &["a".into()], &["hello".into()], 1);
-        assert_eq!(rows.len(), 2);
-        let cold = &rows[0];
-        assert_eq!(
-            (cold.phase.as_str(), cold.n, cold.n_invalid),
-            ("cold", 2, 1)
-        );
-        assert_eq!(cold.max_ns, Some(300));
-        assert_eq!(cold.mean_ns, Some(200));
-        assert_eq!(rows[1].phase, "warm");
-    }
-
-    #[test]
     fn outliers_are_counted_by_their_distance_from_the_median() {
         let mut values: Vec<u64> = (0..20).map(|i| 1000 + i * 5).collect();
         assert_eq!(mad_outliers(&values), 0);
@@ -328,8 +256,92 @@ mod tests {
     }
 
     #[test]
-    fn a_group_of_only_failures_has_no_figures() {
-        let rows = summarize(&[sample("a", "cold", 5, false)], &[], &[], 1);
-        assert_eq!((rows[0].n, rows[0].n_invalid, rows[0].p50_ns), (0, 1, None));
+    fn the_median_is_the_lower_middle_for_integers_and_floats() {
+        assert_eq!(median(&[4u64, 1, 3, 2]), Some(2));
+        assert_eq!(median(&[5u64, 1, 3]), Some(3));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.0));
+        assert_eq!(median::<u64>(&[]), None);
+        let mut v = [9.0, -1.0, 0.5];
+        assert_eq!(median_in_place(&mut v), Some(0.5));
+    }
+
+    #[test]
+    fn quantiles_round_down_or_to_the_nearest_rank() {
+        let sorted: Vec<u64> = (0..=10).collect();
+        assert_eq!(quantile_sorted(&sorted, 0.9, Rank::Lower), Some(9));
+        assert_eq!(quantile_sorted(&[1u64, 2, 3, 4], 0.5, Rank::Lower), Some(2));
+        assert_eq!(
+            quantile_sorted(&[1u64, 2, 3, 4], 0.5, Rank::Nearest),
+            Some(3)
+        );
+        assert_eq!(quantile_sorted::<u64>(&[], 0.5, Rank::Nearest), None);
+        assert_eq!(quantile_sorted(&[7u64], 0.975, Rank::Nearest), Some(7));
+    }
+
+    #[test]
+    fn the_lower_rank_is_the_integer_index_the_old_code_computed() {
+        // The median was `(n - 1) / 2` and the calibration's p90
+        // `(n - 1) * 9 / 10`, in integers; the float rank must agree.
+        for n in 1..=200_000usize {
+            assert_eq!(Rank::Lower.index(n, 0.5), (n - 1) / 2, "n = {n}");
+            assert_eq!(Rank::Lower.index(n, 0.9), (n - 1) * 9 / 10, "n = {n}");
+        }
+    }
+
+    /// The two bootstrap loops as they were before they shared this code:
+    /// each resample's medians are taken from a sorted copy.
+    fn old_bootstrap<T: Copy>(
+        values: &[T],
+        rng: &mut ChaCha8Rng,
+        resamples: usize,
+        cmp: fn(&T, &T) -> Ordering,
+    ) -> (T, T) {
+        let mut medians = Vec::new();
+        let mut draw = values.to_vec();
+        for _ in 0..resamples {
+            for slot in draw.iter_mut() {
+                *slot = values[rng.random_range(0..values.len())];
+            }
+            draw.sort_by(cmp);
+            medians.push(draw[(draw.len() - 1) / 2]);
+        }
+        medians.sort_by(cmp);
+        let at = |q: f64| medians[((resamples - 1) as f64 * q).round() as usize];
+        (at(0.025), at(0.975))
+    }
+
+    #[test]
+    fn the_shared_bootstrap_draws_what_the_two_old_loops_drew() {
+        for seed in 0..20 {
+            let mut data = ChaCha8Rng::seed_from_u64(1000 + seed);
+            let len = 1 + seed as usize * 7;
+            let ints: Vec<u64> = (0..len).map(|_| data.random_range(0..1_000_000)).collect();
+            let floats: Vec<f64> = (0..len).map(|_| data.random::<f64>() * 3.0).collect();
+            let (mut a, mut b) = (
+                ChaCha8Rng::seed_from_u64(seed),
+                ChaCha8Rng::seed_from_u64(seed),
+            );
+            assert_eq!(
+                bootstrap_median_ci(&ints, &mut a, 301),
+                Some(old_bootstrap(&ints, &mut b, 301, u64::cmp))
+            );
+            let new = bootstrap_median_ci(&floats, &mut a, 301).unwrap();
+            let old = old_bootstrap(&floats, &mut b, 301, f64::total_cmp);
+            assert_eq!(
+                (new.0.to_bits(), new.1.to_bits()),
+                (old.0.to_bits(), old.1.to_bits())
+            );
+            // Both leave the generator in the same state.
+            assert_eq!(a.random::<u64>(), b.random::<u64>());
+        }
+    }
+
+    #[test]
+    fn nothing_to_draw_from_gives_no_interval() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(bootstrap_median_ci::<u64>(&[], &mut rng, 10), None);
+        assert_eq!(bootstrap_median_ci(&[1u64], &mut rng, 0), None);
+        assert_eq!(mean(&[]), None);
+        assert_eq!(mean(&[1.0, 2.0, 6.0]), Some(3.0));
     }
 }

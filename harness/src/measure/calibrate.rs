@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::http::{read_spin, Conn, Endpoint, SPIN};
+use crate::stats::{self, Rank};
 
 /// The harness's own cost of one request/response on loopback.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -28,7 +29,8 @@ pub struct Calibration {
     pub bare_p50_ns: u64,
     /// Median round trip of the harness's client.
     pub client_p50_ns: u64,
-    /// 90th percentile of the harness's client.
+    /// 90th percentile of the harness's client: the exact order statistic
+    /// ([`crate::stats::Rank::Lower`]), not an HDR bucket as in summary.csv.
     pub client_p90_ns: u64,
     /// `client_p50_ns - bare_p50_ns`: what the harness adds.
     pub overhead_p50_ns: i64,
@@ -115,17 +117,21 @@ pub fn client_round_trip(n: usize) -> std::io::Result<Calibration> {
     }
     drop((bare, conn));
     let _ = server.join();
-    let median = |v: &mut Vec<u64>| {
-        v.sort_unstable();
-        v[(v.len() - 1) / 2]
+    stats::sort(&mut bare_times);
+    stats::sort(&mut client_times);
+    // Exact order statistics, the lower neighbour (as every median is): the
+    // reported figures are round trips that were timed.
+    let at = |sorted: &[u64], q: f64| {
+        stats::quantile_sorted(sorted, q, Rank::Lower)
+            .ok_or_else(|| std::io::Error::other("calibration timed no round trips (n = 0)"))
     };
-    let bare_p50 = median(&mut bare_times);
-    let client_p50 = median(&mut client_times);
+    let bare_p50 = at(&bare_times, 0.5)?;
+    let client_p50 = at(&client_times, 0.5)?;
     Ok(Calibration {
         n: client_times.len(),
         bare_p50_ns: bare_p50,
         client_p50_ns: client_p50,
-        client_p90_ns: client_times[(client_times.len() - 1) * 9 / 10],
+        client_p90_ns: at(&client_times, 0.9)?,
         overhead_p50_ns: client_p50 as i64 - bare_p50 as i64,
         method: "alternating blocks of keep-alive round trips to a listener thread inside the harness: a bare socket client (the reference) and the harness's HTTP client; overhead = difference of the medians".into(),
     })
