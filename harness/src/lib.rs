@@ -9,6 +9,7 @@
 //! - [`run`]: the scheduler that executes a plan, and the run folder's one sink;
 //! - [`phases`]: one module per phase: what a cell asks of a target;
 //! - [`measure`]: the instruments (HTTP client, /proc, calibration);
+//! - [`measures`]: the names of measures.csv's figures, typed, with their units;
 //! - [`spec`] and [`protocol`]: what a correct response is;
 //! - [`results`], [`stats`]: raw data on disk and the summaries computed from it;
 //! - [`report`]: HTML and Markdown rendered from the raw files alone.
@@ -19,6 +20,7 @@ pub mod compare;
 pub mod density;
 pub mod fingerprint;
 pub mod measure;
+pub mod measures;
 pub mod paths;
 pub mod phases;
 pub mod plan;

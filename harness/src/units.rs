@@ -1,5 +1,7 @@
 //! Human-readable figures, one way everywhere (progress lines and reports).
 
+use crate::measures::Unit;
+
 /// `950 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
 pub fn human_ns(ns: u64) -> String {
     let v = ns as f64;
@@ -26,15 +28,14 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// `value` in the unit its name ends with: `…_ns` a duration, `…_bytes` a
-/// size, anything else a plain count (the naming rule of measures.csv).
+/// `value` in the unit of the figure called `name`: a known measure's own,
+/// else the one its name ends with (`…_ns` a duration, `…_bytes` a size,
+/// anything else a plain count; see [`Unit::of_name`]).
 pub fn by_suffix(name: &str, value: u64) -> String {
-    if name.ends_with("_ns") {
-        human_ns(value)
-    } else if name.ends_with("_bytes") {
-        human_bytes(value)
-    } else {
-        value.to_string()
+    match Unit::of_name(name) {
+        Unit::Ns => human_ns(value),
+        Unit::Bytes => human_bytes(value),
+        Unit::Count => value.to_string(),
     }
 }
 

@@ -10,8 +10,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use super::model::ReportModel;
+use crate::measures::{BootStage, Measure};
 use crate::results::{MeasureRow, Sample};
 use crate::stats;
+use crate::targets::Phase;
 use crate::units::{human_bytes, human_ns};
 
 /// One chart, ready to inline.
@@ -70,25 +72,26 @@ const PALETTE: [RGBColor; 5] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3]
 
 const BOOT_COLORS: [RGBColor; 6] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3], LINES[7]];
 
-/// Boot stages in the order they happen, as the microVM targets record them.
-const BOOT_STAGES: [(&str, &str); 6] = [
-    ("boot_vmm_ns", "VMM + loader"),
-    ("boot_kernel_ns", "kernel"),
-    ("boot_modules_ns", "modules"),
-    ("boot_net_ns", "network"),
-    ("boot_listen_ns", "listen"),
-    ("boot_listen_to_response_ns", "to first response"),
+/// Boot stages in the order they happen, as the microVM targets record them
+/// (not `ToInit`: it is `Vmm` and `Kernel` together).
+const BOOT_STAGES: [(BootStage, &str); 6] = [
+    (BootStage::Vmm, "VMM + loader"),
+    (BootStage::Kernel, "kernel"),
+    (BootStage::Modules, "modules"),
+    (BootStage::Net, "network"),
+    (BootStage::Listen, "listen"),
+    (BootStage::ListenToResponse, "to first response"),
 ];
 
 /// Every chart the data allows, in page order.
 pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) -> Vec<Chart> {
     let targets = &model.target_names;
     let mut charts = Vec::new();
-    let pick = |workload: &str, phase: &str, f: fn(&Sample) -> Option<u64>| -> Vec<Vec<f64>> {
+    let pick = |workload: &str, phase: Phase, f: fn(&Sample) -> Option<u64>| -> Vec<Vec<f64>> {
         targets
             .iter()
             .map(|t| {
-                ReportModel::values(samples, t, workload, phase)
+                ReportModel::values(samples, t, workload, phase.as_str())
                     .filter_map(f)
                     .map(|v| v.max(1) as f64)
                     .collect()
@@ -102,10 +105,10 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
     };
 
     for w in &model.workloads {
-        let phases: Vec<Series> = ["cold", "warm", "host-cold"]
-            .iter()
+        let phases: Vec<Series> = Phase::SAMPLED
+            .into_iter()
             .enumerate()
-            .map(|(i, p)| series(p, i, pick(w, p, |s| s.latency_ns)))
+            .map(|(i, p)| series(p.as_str(), i, pick(w, p, |s| s.latency_ns)))
             .collect();
         push(
             &mut charts,
@@ -134,8 +137,8 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
             "bytes (log scale)",
             targets,
             vec![
-                series("PSS", 0, pick(w, "cold", |s| s.mem_pss_bytes)),
-                series("RSS", 1, pick(w, "cold", |s| s.mem_rss_bytes)),
+                series("PSS", 0, pick(w, Phase::Cold, |s| s.mem_pss_bytes)),
+                series("RSS", 1, pick(w, Phase::Cold, |s| s.mem_rss_bytes)),
             ],
             Axis::Bytes,
         );
@@ -146,10 +149,11 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
             format!("CPU time consumed for one {w} sample: for cold, by the new instance from spawn to its first response; for warm, from the instance idle before the request to idle again after the response (work done after answering, a JIT or GC, included)."),
             "CPU time (log scale)",
             targets,
-            vec![
-                series("cold", 0, pick(w, "cold", |s| s.cpu_ns)),
-                series("warm", 1, pick(w, "warm", |s| s.cpu_ns)),
-            ],
+            [Phase::Cold, Phase::Warm]
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| series(p.as_str(), i, pick(w, p, |s| s.cpu_ns)))
+                .collect(),
             Axis::Time,
         );
     }
@@ -158,7 +162,7 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
         .iter()
         .filter(|w| w.starts_with("palindrome"))
         .enumerate()
-        .map(|(i, w)| series(w, i + 2, pick(w, "warm", |s| s.compute_ns)))
+        .map(|(i, w)| series(w, i + 2, pick(w, Phase::Warm, |s| s.compute_ns)))
         .collect();
     if !sizes.is_empty() {
         push(
@@ -306,7 +310,7 @@ fn density_chart(model: &ReportModel) -> Option<Chart> {
 fn boot_breakdown(measures: &[&MeasureRow]) -> Option<Chart> {
     let mut targets: Vec<String> = Vec::new();
     for m in measures {
-        if m.measure == BOOT_STAGES[0].0 && !targets.contains(&m.target) {
+        if Measure::Boot(BOOT_STAGES[0].0).is(&m.measure) && !targets.contains(&m.target) {
             targets.push(m.target.clone());
         }
     }
@@ -315,10 +319,14 @@ fn boot_breakdown(measures: &[&MeasureRow]) -> Option<Chart> {
     }
     // hello where it ran: the last stage then holds no workload compute.
     let hello_ran = measures.iter().any(|m| m.workload == "hello");
-    let median_ms = |target: &str, stage: &str| -> f64 {
+    let median_ms = |target: &str, stage: BootStage| -> f64 {
         let values: Vec<u64> = measures
             .iter()
-            .filter(|m| m.target == target && m.measure == stage && m.phase == "cold")
+            .filter(|m| {
+                m.target == target
+                    && Measure::Boot(stage).is(&m.measure)
+                    && m.phase == Phase::Cold.as_str()
+            })
             .filter(|m| !hello_ran || m.workload == "hello")
             .map(|m| m.value)
             .collect();
@@ -329,7 +337,7 @@ fn boot_breakdown(measures: &[&MeasureRow]) -> Option<Chart> {
         .map(|t| {
             BOOT_STAGES
                 .iter()
-                .map(|(stage, _)| median_ms(t, stage))
+                .map(|&(stage, _)| median_ms(t, stage))
                 .collect()
         })
         .collect();

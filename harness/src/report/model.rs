@@ -11,8 +11,10 @@ use rand_chacha::ChaCha8Rng;
 use super::comparison::{self, ClaimRow, FamilyRow, Figure};
 use super::cost::{self, CostRow};
 use crate::density::{fit, Fit};
+use crate::measures::{BootStage, Measure};
 use crate::results::{DensityRow, MeasureRow, RunInfo, RunStatus, Sample, TargetInfo};
 use crate::stats::{self, SummaryRow};
+use crate::targets::Phase;
 use crate::units::{self, human_bytes, human_ns};
 
 /// The baseline other targets are compared with, when present.
@@ -248,7 +250,7 @@ impl ReportModel {
         density_rows: &[DensityRow],
         rows: &[SummaryRow],
     ) -> ReportModel {
-        let find = |t: &str, w: &str, p: &str| stats::find_row(rows, t, w, p);
+        let find = |t: &str, w: &str, p: Phase| stats::find_row(rows, t, w, p.as_str());
         let target_names: Vec<String> = run
             .targets
             .iter()
@@ -276,9 +278,9 @@ impl ReportModel {
         let mut headline = Vec::new();
         for t in &target_names {
             for w in &workloads {
-                let cold = find(t, w, "cold");
-                let warm = find(t, w, "warm");
-                let host = find(t, w, "host-cold");
+                let cold = find(t, w, Phase::Cold);
+                let warm = find(t, w, Phase::Warm);
+                let host = find(t, w, Phase::HostCold);
                 if cold.is_none() && warm.is_none() && host.is_none() {
                     continue;
                 }
@@ -376,7 +378,7 @@ impl ReportModel {
                 .filter(|t| *t != BASELINE && !emulated.contains(t))
             {
                 for w in &workloads {
-                    let mut ratio = |value: fn(&Sample) -> Option<u64>, phase: &str| {
+                    let mut ratio = |value: fn(&Sample) -> Option<u64>, phase: Phase| {
                         let pairs = round_pairs(samples, t, BASELINE, w, phase, value);
                         stats::paired_ratio(&pairs, &mut rng, stats::BOOTSTRAP_RESAMPLES)
                             .map(|(m, lo, hi)| {
@@ -392,8 +394,8 @@ impl ReportModel {
                             .find(|c| c.target == target && c.workload == *w)
                     };
                     let compute_phase = match row(t) {
-                        Some(c) if c.from_cold => "cold",
-                        _ => "warm",
+                        Some(c) if c.from_cold => Phase::Cold,
+                        _ => Phase::Warm,
                     };
                     // A figure the instance's clock cannot resolve has no
                     // ratio, nor one so small that reading the clock is most of it.
@@ -413,8 +415,8 @@ impl ReportModel {
                     ratios.push(Ratio {
                         target: t.clone(),
                         workload: w.clone(),
-                        cold: ratio(|s| s.latency_ns, "cold"),
-                        warm: ratio(|s| s.latency_ns, "warm"),
+                        cold: ratio(|s| s.latency_ns, Phase::Cold),
+                        warm: ratio(|s| s.latency_ns, Phase::Warm),
                         compute,
                     });
                 }
@@ -610,9 +612,8 @@ fn measure_views(measures: &[&MeasureRow], targets: &[String]) -> Vec<MeasureVie
             .unwrap_or(usize::MAX);
         // A stage that ends with the response holds the workload's compute:
         // one row per workload, not a median across them.
-        let workload = m
-            .measure
-            .ends_with("_to_response_ns")
+        let workload = Measure::parse(&m.measure)
+            .is_some_and(Measure::ends_at_response)
             .then(|| m.workload.clone());
         groups
             .entry((
@@ -681,17 +682,17 @@ fn compute_rows(
     let mut out = Vec::new();
     for t in targets {
         for w in workloads {
-            let of = |phase: &str| -> Vec<u64> {
-                ReportModel::values(samples, t, w, phase)
+            let of = |phase: Phase| -> Vec<u64> {
+                ReportModel::values(samples, t, w, phase.as_str())
                     .filter_map(|s| s.compute_ns)
                     .collect()
             };
-            let warm = of("warm");
+            let warm = of(Phase::Warm);
             let from_cold = warm.is_empty();
-            let values = if from_cold { of("cold") } else { warm };
+            let values = if from_cold { of(Phase::Cold) } else { warm };
             let mut marks = Vec::new();
             if from_cold {
-                marks.push("cold");
+                marks.push(Phase::Cold.as_str());
             }
             if tcg.contains(t) {
                 marks.push("TCG: emulated");
@@ -728,12 +729,12 @@ fn round_pairs(
     target: &str,
     baseline: &str,
     workload: &str,
-    phase: &str,
+    phase: Phase,
     value: fn(&Sample) -> Option<u64>,
 ) -> Vec<(f64, f64)> {
     let per_round = |t: &str| -> BTreeMap<u32, u64> {
         let mut by_round: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-        for s in ReportModel::values(samples, t, workload, phase) {
+        for s in ReportModel::values(samples, t, workload, phase.as_str()) {
             if let Some(v) = value(s) {
                 by_round.entry(s.round).or_default().push(v);
             }
@@ -805,7 +806,7 @@ fn memory_per_tenant(target: &str, rows: &[SummaryRow], density: &[DensityView])
         .and_then(|d| d.fit.as_ref())
     {
         Some(f) => Some(f.slope.max(0.0)),
-        None => stats::find_row(rows, target, "hello", "cold")
+        None => stats::find_row(rows, target, "hello", Phase::Cold.as_str())
             .and_then(|r| r.mem_pss_p50_bytes)
             .map(|v| v as f64),
     }
@@ -815,7 +816,7 @@ fn memory_per_tenant(target: &str, rows: &[SummaryRow], density: &[DensityView])
 /// phase): one that does not has no resident tenant to put a memory figure
 /// on. Runs that did not record phases are given the benefit of the doubt.
 fn keeps_instances(info: Option<&TargetInfo>) -> bool {
-    info.is_none_or(|i| i.phases.is_empty() || i.phases.iter().any(|p| p == "warm"))
+    info.is_none_or(|i| i.phases.is_empty() || i.phases.iter().any(|p| p == Phase::Warm.as_str()))
 }
 
 /// What the comparison page compares, per measured target.
@@ -828,8 +829,8 @@ fn figures(
     density: &[DensityView],
     emulated: &[String],
 ) -> Vec<Figure> {
-    let p50 = |t: &str, w: &str, phase: &str, pick: fn(&SummaryRow) -> Option<u64>| {
-        stats::find_row(rows, t, w, phase)
+    let p50 = |t: &str, w: &str, phase: Phase, pick: fn(&SummaryRow) -> Option<u64>| {
+        stats::find_row(rows, t, w, phase.as_str())
             .and_then(pick)
             .map(|v| v as f64)
     };
@@ -843,13 +844,13 @@ fn figures(
                 .find(|d| d.target == *t)
                 .and_then(|d| d.fit.as_ref())
                 .filter(|_| keeps);
-            let measure = |name: &str, hello_only: bool| -> Option<f64> {
+            let measure = |name: Measure, hello_only: bool| -> Option<f64> {
                 let values: Vec<u64> = measures
                     .iter()
                     .filter(|m| {
                         m.target == *t
-                            && m.measure == name
-                            && m.phase == "cold"
+                            && name.is(&m.measure)
+                            && m.phase == Phase::Cold.as_str()
                             && (!hello_only || m.workload == "hello")
                     })
                     .map(|m| m.value)
@@ -860,19 +861,19 @@ fn figures(
                 target: t.clone(),
                 family: info.map(|x| x.family.clone()).unwrap_or_default(),
                 emulated: emulated.contains(t),
-                cold_ns: p50(t, "hello", "cold", |r| r.p50_ns),
+                cold_ns: p50(t, "hello", Phase::Cold, |r| r.p50_ns),
                 memory_per_tenant_bytes: if keeps {
                     memory_per_tenant(t, rows, density)
                 } else {
                     None
                 },
                 tenants_per_gib: fit.and_then(Fit::tenants_per_gib),
-                instance_memory_bytes: p50(t, "hello", "cold", |r| r.mem_pss_p50_bytes)
+                instance_memory_bytes: p50(t, "hello", Phase::Cold, |r| r.mem_pss_p50_bytes)
                     .filter(|_| keeps),
-                cpu_ns: p50(t, "hello", "warm", |r| r.cpu_p50_ns),
-                vmm_overhead_bytes: measure("vmm_overhead_pss_bytes", false),
-                instantiate_ns: measure("instantiate_ns", false),
-                boot_to_init_ns: measure("boot_to_init_ns", true),
+                cpu_ns: p50(t, "hello", Phase::Warm, |r| r.cpu_p50_ns),
+                vmm_overhead_bytes: measure(Measure::VmmOverheadPssBytes, false),
+                instantiate_ns: measure(Measure::InstantiateNs, false),
+                boot_to_init_ns: measure(Measure::Boot(BootStage::ToInit), true),
                 compute_large_ns: compute
                     .iter()
                     .find(|c| c.target == *t && c.workload == "palindrome-large")
@@ -895,10 +896,10 @@ fn cost_inputs(
     for t in targets.iter().filter(|t| !emulated.contains(t)) {
         let memory = memory_per_tenant(t, rows, density);
         for w in workloads {
-            let row = |phase: &str| stats::find_row(rows, t, w, phase);
-            let Some(r) = row("warm")
+            let row = |phase: Phase| stats::find_row(rows, t, w, phase.as_str());
+            let Some(r) = row(Phase::Warm)
                 .filter(|r| r.p50_ns.is_some())
-                .or_else(|| row("cold"))
+                .or_else(|| row(Phase::Cold))
             else {
                 continue;
             };
@@ -996,6 +997,45 @@ mod tests {
             apparent_tick_ns(&computed("w", &ms[..5]), "w"),
             None,
             "too few"
+        );
+    }
+
+    #[test]
+    fn the_stage_that_ends_with_the_response_is_kept_per_workload() {
+        let row = |workload: &str, measure: Measure, value: u64| MeasureRow {
+            run_id: "r".into(),
+            round: 0,
+            target: "vm".into(),
+            workload: workload.into(),
+            phase: Phase::Cold.as_str().into(),
+            instance_id: "i".into(),
+            measure: measure.as_str().into(),
+            value,
+        };
+        let to_response = Measure::Boot(BootStage::ListenToResponse);
+        let kernel = Measure::Boot(BootStage::Kernel);
+        let rows = [
+            row("hello", to_response, 1_000),
+            row("palindrome-large", to_response, 9_000_000),
+            row("hello", kernel, 4_560_000),
+            row("palindrome-large", kernel, 4_560_000),
+        ];
+        let views = measure_views(&rows.iter().collect::<Vec<_>>(), &["vm".to_string()]);
+        let shown: Vec<(&str, Option<&str>, &str)> = views
+            .iter()
+            .map(|v| (v.measure.as_str(), v.workload.as_deref(), v.median.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("boot_kernel_ns", None, "4.56 ms"),
+                ("boot_listen_to_response_ns", Some("hello"), "1.00 µs"),
+                (
+                    "boot_listen_to_response_ns",
+                    Some("palindrome-large"),
+                    "9.00 ms"
+                ),
+            ]
         );
     }
 

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{bootstrap_median_ci, percentiles, BOOTSTRAP_RESAMPLES};
 use crate::results::{Sample, SummaryRow};
+use crate::targets::Phase;
 
 /// The row of (target, workload, phase) in `rows`.
 pub fn find_row<'a>(
@@ -27,13 +28,11 @@ pub fn find_row<'a>(
 }
 
 /// Sort key that puts phases in report order.
-fn phase_rank(phase: &str) -> u8 {
-    match phase {
-        "cold" => 0,
-        "warm" => 1,
-        "host-cold" => 2,
-        _ => 3,
-    }
+fn phase_rank(phase: &str) -> usize {
+    Phase::SAMPLED
+        .iter()
+        .position(|p| p.as_str() == phase)
+        .unwrap_or(Phase::SAMPLED.len())
 }
 
 /// One summary row per (target, workload, phase) present in `samples`;
@@ -51,7 +50,7 @@ pub fn summarize(
     let rank =
         |list: &[String], name: &str| list.iter().position(|x| x == name).unwrap_or(usize::MAX);
     // (target rank, target, workload rank, workload, phase rank, phase)
-    type Key = (usize, String, usize, String, u8, String);
+    type Key = (usize, String, usize, String, usize, String);
     let mut groups: BTreeMap<Key, Vec<&Sample>> = BTreeMap::new();
     for s in samples {
         let key = (

@@ -31,6 +31,7 @@ use super::{
     Target, TargetError, Usage,
 };
 use crate::measure::http::{Conn, Endpoint, HttpError, Response};
+use crate::measures::Measure;
 
 /// Untimed work before the host starts (compiling a module, …); returns facts.
 pub type PrepareHook = Box<dyn FnMut(&Context) -> Result<Facts, TargetError> + Send>;
@@ -320,7 +321,7 @@ impl Target for HostedTarget {
         let measures = serde_json::from_slice::<serde_json::Value>(&response.body)
             .ok()
             .and_then(|v| v.get("instantiate_ns")?.as_u64())
-            .map(|ns| vec![("instantiate_ns".to_string(), ns)])
+            .map(|ns| vec![Measure::InstantiateNs.with(ns)])
             .unwrap_or_default();
         Ok(Started {
             instance: Instance {

@@ -182,6 +182,8 @@ pub struct Started {
 
 /// Named figures a target measures beyond the common columns (a cgroup's
 /// usage, a runtime's own memory, a boot stage), written to measures.csv.
+/// The harness's own targets name them with [`crate::measures::Measure`];
+/// the names stay strings so that a test's mock target can add its own.
 pub type Measures = Vec<(String, u64)>;
 
 /// Resources an instance used, as the target accounts them. `None` means not

@@ -33,6 +33,7 @@ use super::{
 use crate::measure::cgroup::Cgroup;
 use crate::measure::http::{first_response, Endpoint};
 use crate::measure::proc::{self, Memory};
+use crate::measures::Measure;
 use crate::paths::Paths;
 
 /// The container runtime.
@@ -721,17 +722,14 @@ impl Target for ContainerTarget {
         let cpu_ns = self.cpu_of(c);
         let mut extra = Vec::new();
         if let Some(bytes) = c.cgroup.memory_bytes() {
-            extra.push(("cgroup_memory_bytes".to_string(), bytes));
+            extra.push(Measure::CgroupMemoryBytes.with(bytes));
         }
         if let Some(bytes) = c.cgroup.file_cache_bytes() {
-            extra.push(("cgroup_file_cache_bytes".to_string(), bytes));
+            extra.push(Measure::CgroupFileCacheBytes.with(bytes));
         }
         if let (Some(m), Some(r)) = (mem, resident_mem) {
-            extra.push(("runtime_pss_bytes".to_string(), r.pss_bytes));
-            extra.push((
-                "container_and_runtime_pss_bytes".to_string(),
-                m.pss_bytes + r.pss_bytes,
-            ));
+            extra.push(Measure::RuntimePssBytes.with(r.pss_bytes));
+            extra.push(Measure::ContainerAndRuntimePssBytes.with(m.pss_bytes + r.pss_bytes));
         }
         Usage { cpu_ns, mem, extra }
     }
@@ -750,12 +748,12 @@ impl Target for ContainerTarget {
             .iter()
             .map(|i| {
                 let usage = self.measure(i);
-                let get = |name: &str| usage.extra.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
-                let cache = get("cgroup_file_cache_bytes").unwrap_or(0);
+                let get = |m: Measure| usage.extra.iter().find(|(k, _)| m.is(k)).map(|(_, v)| *v);
+                let cache = get(Measure::CgroupFileCacheBytes).unwrap_or(0);
                 file_cache = file_cache.max(cache);
                 Some(
-                    get("cgroup_memory_bytes")?.saturating_sub(cache)
-                        + get("runtime_pss_bytes").unwrap_or(0),
+                    get(Measure::CgroupMemoryBytes)?.saturating_sub(cache)
+                        + get(Measure::RuntimePssBytes).unwrap_or(0),
                 )
             })
             .sum();
@@ -854,11 +852,38 @@ impl Target for ContainerTarget {
                  (getrusage of reaped children){resident}",
                 self.runtime.cli()
             ),
-            memory: "PSS and RSS of the container's processes (its cgroup's cgroup.procs); measures.csv adds the \
-                     cgroup's own usage (cgroup_memory_bytes, of which cgroup_file_cache_bytes is page cache) and the \
-                     runtime's resident processes (runtime_pss_bytes, container_and_runtime_pss_bytes); the density sweep \
-                     counts cgroup usage without page cache, plus the largest page cache once, plus the runtime's processes"
-                .into(),
+            memory: format!(
+                "PSS and RSS of the container's processes (its cgroup's cgroup.procs); measures.csv adds the \
+                 cgroup's own usage ({}, of which {} is page cache) and the runtime's resident processes ({}, {}); \
+                 the density sweep counts cgroup usage without page cache, plus the largest page cache once, plus \
+                 the runtime's processes",
+                Measure::CgroupMemoryBytes,
+                Measure::CgroupFileCacheBytes,
+                Measure::RuntimePssBytes,
+                Measure::ContainerAndRuntimePssBytes,
+            ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_accounting_names_the_measures_it_adds_as_before() {
+        // run.json keeps this sentence: the measure names in it are typed
+        // now, the text must read as it always did.
+        let paths = Paths::at(PathBuf::from("/nonexistent/coldbench"));
+        let memory = ContainerTarget::new(&paths, Runtime::Crun, Net::Own)
+            .accounting()
+            .memory;
+        assert_eq!(
+            memory,
+            "PSS and RSS of the container's processes (its cgroup's cgroup.procs); measures.csv adds the \
+             cgroup's own usage (cgroup_memory_bytes, of which cgroup_file_cache_bytes is page cache) and the \
+             runtime's resident processes (runtime_pss_bytes, container_and_runtime_pss_bytes); the density sweep \
+             counts cgroup usage without page cache, plus the largest page cache once, plus the runtime's processes"
+        );
     }
 }

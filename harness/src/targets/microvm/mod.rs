@@ -34,6 +34,7 @@ use super::{
 };
 use crate::measure::http::{first_response, Endpoint};
 use crate::measure::proc;
+use crate::measures::{BootStage, Measure};
 use crate::paths::Paths;
 
 /// Guest RAM.
@@ -127,7 +128,7 @@ fn kvm_opens() -> bool {
 fn boot_measures(markers: &[serial::Marker], asked_at: Instant, responded: Instant) -> Measures {
     let find = |stage: &str| markers.iter().find(|m| m.stage == stage);
     let mut out = Measures::new();
-    let mut push = |name: &str, v: u64| out.push((name.to_string(), v));
+    let mut push = |stage: BootStage, v: u64| out.push(Measure::Boot(stage).with(v));
     if let Some(init) = find("init") {
         let since_init =
             |m: &serial::Marker| Duration::from_nanos(m.guest_ns.saturating_sub(init.guest_ns));
@@ -140,22 +141,28 @@ fn boot_measures(markers: &[serial::Marker], asked_at: Instant, responded: Insta
             init_at = init_at.min(responded.checked_sub(since_init(listen)).unwrap_or(init_at));
         }
         let to_init = init_at.saturating_duration_since(asked_at).as_nanos() as u64;
-        push("boot_to_init_ns", to_init);
-        push("boot_kernel_ns", init.guest_ns);
-        push("boot_vmm_ns", to_init.saturating_sub(init.guest_ns));
+        push(BootStage::ToInit, to_init);
+        push(BootStage::Kernel, init.guest_ns);
+        push(BootStage::Vmm, to_init.saturating_sub(init.guest_ns));
         let mut previous = init;
         let mut accounted = to_init;
-        for stage in ["modules", "net", "listen"] {
-            if let Some(m) = find(stage) {
+        // Each stage ends at the console marker the init writes for it.
+        let marked = [
+            ("modules", BootStage::Modules),
+            ("net", BootStage::Net),
+            ("listen", BootStage::Listen),
+        ];
+        for (marker, stage) in marked {
+            if let Some(m) = find(marker) {
                 let took = m.guest_ns.saturating_sub(previous.guest_ns);
-                push(&format!("boot_{stage}_ns"), took);
+                push(stage, took);
                 accounted += took;
                 previous = m;
             }
         }
         if find("listen").is_some() {
             let cold = responded.saturating_duration_since(asked_at).as_nanos() as u64;
-            push("boot_listen_to_response_ns", cold.saturating_sub(accounted));
+            push(BootStage::ListenToResponse, cold.saturating_sub(accounted));
         }
     }
     out
@@ -480,17 +487,11 @@ impl Target for MicrovmTarget {
             usage.mem,
             proc::largest_mapping(vm.process.pid(), u64::from(MEMORY_MIB) << 20),
         ) {
-            usage
-                .extra
-                .push(("guest_ram_pss_bytes".into(), ram.pss_bytes));
-            usage.extra.push((
-                "vmm_overhead_pss_bytes".into(),
-                mem.pss_bytes.saturating_sub(ram.pss_bytes),
-            ));
-            usage.extra.push((
-                "vmm_overhead_rss_bytes".into(),
-                mem.rss_bytes.saturating_sub(ram.rss_bytes),
-            ));
+            usage.extra.extend([
+                Measure::GuestRamPssBytes.with(ram.pss_bytes),
+                Measure::VmmOverheadPssBytes.with(mem.pss_bytes.saturating_sub(ram.pss_bytes)),
+                Measure::VmmOverheadRssBytes.with(mem.rss_bytes.saturating_sub(ram.rss_bytes)),
+            ]);
         }
         usage
     }
@@ -513,8 +514,9 @@ impl Target for MicrovmTarget {
             cpu: format!("the {} process, all threads (vCPU and device threads)", self.program),
             memory: format!(
                 "PSS and RSS of the {} process; measures.csv adds the guest RAM mapping's PSS and the VMM's own \
-                 overhead without it (vmm_overhead_pss_bytes, as Firecracker's memory test counts)",
-                self.program
+                 overhead without it ({}, as Firecracker's memory test counts)",
+                self.program,
+                Measure::VmmOverheadPssBytes,
             ),
         }
     }
@@ -552,5 +554,26 @@ mod tests {
             .sum();
         assert_eq!(stages, 1_530_000_000, "{m:?}");
         assert_eq!(get("boot_listen_to_response_ns"), 26_000_000);
+    }
+
+    #[test]
+    fn a_full_boot_writes_every_boot_stage_and_only_known_measures() {
+        let asked = Instant::now();
+        let marker = |stage: &str, guest_ms: u64| serial::Marker {
+            stage: stage.into(),
+            guest_ns: guest_ms * 1_000_000,
+            arrived: asked + Duration::from_millis(guest_ms + 500),
+        };
+        let markers = ["init", "modules", "net", "listen"]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| marker(s, 800 + 10 * i as u64))
+            .collect::<Vec<_>>();
+        let written: Vec<Measure> = boot_measures(&markers, asked, asked + Duration::from_secs(2))
+            .iter()
+            .map(|(name, _)| Measure::parse(name).unwrap_or_else(|| panic!("unknown: {name}")))
+            .collect();
+        let every: Vec<Measure> = BootStage::ALL.into_iter().map(Measure::Boot).collect();
+        assert_eq!(written, every);
     }
 }
