@@ -1,0 +1,169 @@
+//! runc and crun, driven directly with an OCI bundle: `config.json` from
+//! oci-spec per container, `<runtime> run --detach`, a cgroup under
+//! `/coldbench/<name>`.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::cli::{exec, output};
+use super::mechanism::{Launch, Mechanism};
+use super::oci::{self, ContainerSpec, OciNet};
+use super::{Net, Runtime, MEMORY_LIMIT};
+use crate::measure::cgroup::Cgroup;
+use crate::targets::netdev::Veth;
+use crate::targets::{spawn, Availability, Facts, TargetError};
+
+/// runc or crun with OCI bundles.
+pub struct Bundle {
+    runtime: Runtime,
+    rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// `runtime` (runc or crun) running containers of `rootfs`.
+    pub fn new(runtime: Runtime, rootfs: PathBuf) -> Bundle {
+        Bundle { runtime, rootfs }
+    }
+}
+
+/// Why crun cannot run here, if it cannot: crun refuses a hybrid cgroup host
+/// while cgroup2 still holds controllers.
+fn crun_blocker() -> Option<String> {
+    if crate::fingerprint::cgroup_mode() != "hybrid" {
+        return None;
+    }
+    let held =
+        std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").unwrap_or_default();
+    let held = held.trim();
+    (!held.is_empty()).then(|| {
+        format!(
+            "crun refuses this cgroup-v1 hybrid host while cgroup2 holds the controllers '{held}': \
+             run `just setup` (mounts them as v1)"
+        )
+    })
+}
+
+impl Mechanism for Bundle {
+    fn runtime(&self) -> Runtime {
+        self.runtime
+    }
+
+    fn availability(&self, net: Net) -> Availability {
+        if self.runtime == Runtime::Crun {
+            if let Some(reason) = crun_blocker() {
+                return Availability::Unavailable { reason };
+            }
+        }
+        if net == Net::Own && spawn::resolve(Path::new("ip")).is_none() {
+            return Availability::Unavailable {
+                reason: "ip (iproute2) is missing: run `just setup`".into(),
+            };
+        }
+        let hint = format!("{} is not installed: run `just setup`", self.runtime.cli());
+        spawn::version(Path::new(self.runtime.cli()), &hint)
+    }
+
+    fn prepare(&mut self, net: Net, facts: &mut Facts) -> Result<(), TargetError> {
+        facts.insert("rootfs".into(), json!(self.rootfs.display().to_string()));
+        facts.insert(
+            "how".into(),
+            json!(format!(
+                "{} run --detach of an OCI bundle: config.json generated with oci-spec per container \
+                 (pid/ipc/uts/mount namespaces, read-only rootfs, no capabilities, cgroup /coldbench/<id>)",
+                self.runtime.cli()
+            )),
+        );
+        facts.insert(
+            "network".into(),
+            json!(match net {
+                Net::Own => "its own network namespace and veth pair (a /30), made with two `ip -batch` runs in the cold path",
+                Net::Host => "the host's network namespace",
+            }),
+        );
+        Ok(())
+    }
+
+    fn uses_bundle(&self) -> bool {
+        true
+    }
+
+    fn own_address(&self, _n: u32) -> Option<Ipv4Addr> {
+        None
+    }
+
+    fn launch(&self, l: &Launch<'_>) -> Result<String, String> {
+        let netns = l.veth.map(Veth::netns_path);
+        let cgroup = format!("/coldbench/{}", l.name);
+        let spec = oci::spec(&ContainerSpec {
+            id: l.name,
+            rootfs: &self.rootfs,
+            args: l.cmd.iter().map(|s| s.to_string()).collect(),
+            net: netns.as_deref().map(OciNet::Join).unwrap_or(OciNet::Host),
+            cgroup: &cgroup,
+            memory_limit: MEMORY_LIMIT,
+        })
+        .map_err(|e| format!("building config.json: {e}"))?;
+        std::fs::create_dir_all(l.folder)
+            .map_err(|e| format!("creating {}: {e}", l.folder.display()))?;
+        spec.save(l.folder.join("config.json"))
+            .map_err(|e| format!("writing config.json: {e}"))?;
+        let bundle = l.folder.display().to_string();
+        let status = exec(
+            self.runtime.cli(),
+            &["run", "--detach", "--bundle", &bundle, l.name],
+            l.log,
+            l.deadline,
+        )?;
+        status
+            .success()
+            .then(|| l.name.to_string())
+            .ok_or_else(|| format!("{} run exited ({status})", self.runtime.cli()))
+    }
+
+    fn cgroup_of(&self, name: &str, _id: &str) -> Cgroup {
+        Cgroup::at(&format!("/coldbench/{name}"))
+    }
+
+    fn resident(&self, _id: &str) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn daemons(&self) -> &[u32] {
+        &[]
+    }
+
+    fn container_output(&self, _name: &str) -> Option<String> {
+        None
+    }
+
+    fn list(&self) -> String {
+        output(self.runtime.cli(), &["list", "-q"]).unwrap_or_default()
+    }
+
+    fn remove(&self, name: &str) -> Result<String, String> {
+        output(self.runtime.cli(), &["delete", "--force", name])
+    }
+
+    fn known(&self, name: &str) -> bool {
+        output(self.runtime.cli(), &["state", name]).is_ok()
+    }
+
+    fn cleanup(&self, _net: Net) {
+        for controller in [
+            "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "pids", "hugetlb",
+            "systemd", "unified", "",
+        ] {
+            let _ = std::fs::remove_dir(
+                Path::new("/sys/fs/cgroup")
+                    .join(controller)
+                    .join("coldbench"),
+            );
+        }
+    }
+
+    fn resident_accounting(&self) -> &'static str {
+        ""
+    }
+}
