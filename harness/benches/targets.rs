@@ -18,10 +18,22 @@ const BENCHED: [TargetKind; 7] = [
     TargetKind::Process,
     TargetKind::Workerd,
     TargetKind::Deno,
-    TargetKind::Runc,
-    TargetKind::Crun,
-    TargetKind::Podman,
-    TargetKind::Docker,
+    TargetKind::Container(
+        coldbench::targets::container::Runtime::Runc,
+        coldbench::targets::container::Net::Own,
+    ),
+    TargetKind::Container(
+        coldbench::targets::container::Runtime::Crun,
+        coldbench::targets::container::Net::Own,
+    ),
+    TargetKind::Container(
+        coldbench::targets::container::Runtime::Podman,
+        coldbench::targets::container::Net::Own,
+    ),
+    TargetKind::Container(
+        coldbench::targets::container::Runtime::Docker,
+        coldbench::targets::container::Net::Own,
+    ),
 ];
 
 fn prepared(kind: TargetKind, logs: &std::path::Path) -> Option<Box<dyn Target>> {

@@ -542,7 +542,13 @@ fn every_server_refuses_bad_input_and_keeps_serving() {
             "wasm host",
             Box::new({
                 let target = wasm::target(&paths, Variant::Pool);
-                move || host(TargetKind::WasmtimePool, "wasm host", target)
+                move || {
+                    host(
+                        TargetKind::Wasm(coldbench::targets::wasm::Variant::Pool),
+                        "wasm host",
+                        target,
+                    )
+                }
             }),
         ),
         (

@@ -130,8 +130,22 @@ fn every_container_target_gives_valid_rows_and_leaves_nothing_behind() {
 fn a_container_that_exits_at_start_is_a_failed_sample_with_its_output() {
     let _turn = turn();
     for (kind, runtime, net) in [
-        (TargetKind::Runc, Runtime::Runc, Net::Own),
-        (TargetKind::Docker, Runtime::Docker, Net::Host),
+        (
+            TargetKind::Container(
+                coldbench::targets::container::Runtime::Runc,
+                coldbench::targets::container::Net::Own,
+            ),
+            Runtime::Runc,
+            Net::Own,
+        ),
+        (
+            TargetKind::Container(
+                coldbench::targets::container::Runtime::Docker,
+                coldbench::targets::container::Net::Own,
+            ),
+            Runtime::Docker,
+            Net::Host,
+        ),
     ] {
         if common::require(kind).is_none() {
             continue;
@@ -158,7 +172,12 @@ fn a_container_that_exits_at_start_is_a_failed_sample_with_its_output() {
 #[test]
 fn an_address_already_taken_fails_that_sample_and_the_next_one_starts() {
     let _turn = turn();
-    if common::require(TargetKind::Runc).is_none() {
+    if common::require(TargetKind::Container(
+        coldbench::targets::container::Runtime::Runc,
+        coldbench::targets::container::Net::Own,
+    ))
+    .is_none()
+    {
         return;
     }
     let (mut t, _dir) = common::prepared(Box::new(ContainerTarget::new(
@@ -204,7 +223,12 @@ fn docker_answers() -> bool {
 #[test]
 fn dockerd_dying_mid_run_fails_samples_and_the_run_goes_on() {
     let _turn = turn();
-    if common::require(TargetKind::Docker).is_none() {
+    if common::require(TargetKind::Container(
+        coldbench::targets::container::Runtime::Docker,
+        coldbench::targets::container::Net::Own,
+    ))
+    .is_none()
+    {
         return;
     }
     let (mut t, _dir) = common::prepared(Box::new(ContainerTarget::new(
@@ -260,10 +284,22 @@ fn dockerd_dying_mid_run_fails_samples_and_the_run_goes_on() {
 fn an_interrupted_run_leaves_no_container_behind() {
     let _turn = turn();
     let kinds = [
-        TargetKind::Runc,
-        TargetKind::Crun,
-        TargetKind::Podman,
-        TargetKind::Docker,
+        TargetKind::Container(
+            coldbench::targets::container::Runtime::Runc,
+            coldbench::targets::container::Net::Own,
+        ),
+        TargetKind::Container(
+            coldbench::targets::container::Runtime::Crun,
+            coldbench::targets::container::Net::Own,
+        ),
+        TargetKind::Container(
+            coldbench::targets::container::Runtime::Podman,
+            coldbench::targets::container::Net::Own,
+        ),
+        TargetKind::Container(
+            coldbench::targets::container::Runtime::Docker,
+            coldbench::targets::container::Net::Own,
+        ),
     ];
     for kind in kinds {
         if common::require(kind).is_none() {

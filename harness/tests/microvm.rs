@@ -50,8 +50,13 @@ fn leftovers(pid: u32) -> Vec<String> {
 #[test]
 fn qemu_microvm_gives_valid_rows_with_accel_and_boot_breakdown() {
     let _turn = turn();
-    let Some((dir, samples)) = common::run_family(&[TargetKind::QemuMicrovm], "microvm", "6")
-    else {
+    let Some((dir, samples)) = common::run_family(
+        &[TargetKind::Microvm(
+            coldbench::targets::microvm::vmm::Vmm::Qemu,
+        )],
+        "microvm",
+        "6",
+    ) else {
         return;
     };
     assert!(
@@ -119,7 +124,9 @@ fn qemu_microvm_gives_valid_rows_with_accel_and_boot_breakdown() {
 }
 
 fn qemu(kernel_args: &str) -> Option<(Box<dyn Target>, tempfile::TempDir)> {
-    common::require(TargetKind::QemuMicrovm)?;
+    common::require(TargetKind::Microvm(
+        coldbench::targets::microvm::vmm::Vmm::Qemu,
+    ))?;
     let target = MicrovmTarget::new(&common::paths(), Vmm::Qemu).with_kernel_args(kernel_args);
     Some(common::prepared(Box::new(target)))
 }
@@ -202,7 +209,11 @@ fn firecracker_and_cloud_hypervisor_say_why_they_cannot_run() {
 #[test]
 fn an_interrupted_run_leaves_no_vm_behind() {
     let _turn = turn();
-    if common::require(TargetKind::QemuMicrovm).is_none() {
+    if common::require(TargetKind::Microvm(
+        coldbench::targets::microvm::vmm::Vmm::Qemu,
+    ))
+    .is_none()
+    {
         return;
     }
     let args = [

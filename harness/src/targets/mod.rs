@@ -310,21 +310,19 @@ pub trait Target: Send {
     }
 }
 
-/// Every target coldbench knows, in report order.
+/// Every target coldbench knows, in report order. A target of a family with
+/// several mechanisms names its mechanism ([`wasm::Variant`],
+/// [`container::Runtime`] and [`container::Net`], [`microvm::vmm::Vmm`]),
+/// whose module also gives the target its name: a new variant of those is a
+/// new line in [`TargetKind::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetKind {
     /// The static native Rust function server as a plain process.
     Process,
     /// The JavaScript workload served by Node.js.
     Node,
-    /// wasmtime, the module compiled with Cranelift at each tenant's load.
-    Wasmtime,
-    /// wasmtime, the precompiled module deserialized at each tenant's load.
-    WasmtimeAot,
-    /// wasmtime, pooling allocator, `InstancePre`, copy-on-write memory.
-    WasmtimePool,
-    /// As `WasmtimePool`, a new instance for every request.
-    WasmtimeFresh,
+    /// wasmtime: a tenant's instance made by one of the host's variants.
+    Wasm(wasm::Variant),
     /// workerd: a new V8 isolate per tenant through the Worker Loader.
     Workerd,
     /// workerd: one whole workerd process per instance.
@@ -333,80 +331,55 @@ pub enum TargetKind {
     Deno,
     /// workerd: the Rust workload's guest.wasm in a new isolate per tenant.
     WorkerdWasm,
-    /// runc with an OCI bundle, a network namespace of its own.
-    Runc,
-    /// crun with an OCI bundle, a network namespace of its own.
-    Crun,
-    /// podman, its bridge network.
-    Podman,
-    /// docker, its bridge network.
-    Docker,
-    /// runc, the host's network.
-    RuncHostnet,
-    /// crun, the host's network.
-    CrunHostnet,
-    /// podman, the host's network.
-    PodmanHostnet,
-    /// docker, the host's network.
-    DockerHostnet,
-    /// QEMU's microvm machine.
-    QemuMicrovm,
-    /// Firecracker.
-    Firecracker,
-    /// Cloud Hypervisor.
-    CloudHypervisor,
+    /// A container runtime, on a network of the container's own or the host's.
+    Container(container::Runtime, container::Net),
+    /// A microVM in one of the VMMs.
+    Microvm(microvm::vmm::Vmm),
 }
 
 impl TargetKind {
     /// All targets, in report order.
-    pub const ALL: &'static [TargetKind] = &[
-        TargetKind::Process,
-        TargetKind::Node,
-        TargetKind::Wasmtime,
-        TargetKind::WasmtimeAot,
-        TargetKind::WasmtimePool,
-        TargetKind::WasmtimeFresh,
-        TargetKind::Workerd,
-        TargetKind::WorkerdProcess,
-        TargetKind::Deno,
-        TargetKind::WorkerdWasm,
-        TargetKind::Runc,
-        TargetKind::Crun,
-        TargetKind::Podman,
-        TargetKind::Docker,
-        TargetKind::RuncHostnet,
-        TargetKind::CrunHostnet,
-        TargetKind::PodmanHostnet,
-        TargetKind::DockerHostnet,
-        TargetKind::QemuMicrovm,
-        TargetKind::Firecracker,
-        TargetKind::CloudHypervisor,
-    ];
+    pub const ALL: &'static [TargetKind] = {
+        use container::{Net, Runtime};
+        use microvm::vmm::Vmm;
+        use wasm::Variant;
+        &[
+            TargetKind::Process,
+            TargetKind::Node,
+            TargetKind::Wasm(Variant::Jit),
+            TargetKind::Wasm(Variant::Aot),
+            TargetKind::Wasm(Variant::Pool),
+            TargetKind::Wasm(Variant::Fresh),
+            TargetKind::Workerd,
+            TargetKind::WorkerdProcess,
+            TargetKind::Deno,
+            TargetKind::WorkerdWasm,
+            TargetKind::Container(Runtime::Runc, Net::Own),
+            TargetKind::Container(Runtime::Crun, Net::Own),
+            TargetKind::Container(Runtime::Podman, Net::Own),
+            TargetKind::Container(Runtime::Docker, Net::Own),
+            TargetKind::Container(Runtime::Runc, Net::Host),
+            TargetKind::Container(Runtime::Crun, Net::Host),
+            TargetKind::Container(Runtime::Podman, Net::Host),
+            TargetKind::Container(Runtime::Docker, Net::Host),
+            TargetKind::Microvm(Vmm::Qemu),
+            TargetKind::Microvm(Vmm::Firecracker),
+            TargetKind::Microvm(Vmm::CloudHypervisor),
+        ]
+    };
 
     /// Registry name.
     pub fn name(self) -> &'static str {
         match self {
             TargetKind::Process => "process",
             TargetKind::Node => "node",
-            TargetKind::Wasmtime => "wasmtime",
-            TargetKind::WasmtimeAot => "wasmtime-aot",
-            TargetKind::WasmtimePool => "wasmtime-pool",
-            TargetKind::WasmtimeFresh => "wasmtime-fresh",
+            TargetKind::Wasm(variant) => variant.target_name(),
             TargetKind::Workerd => "workerd",
             TargetKind::WorkerdProcess => "workerd-process",
             TargetKind::Deno => "deno",
             TargetKind::WorkerdWasm => "workerd-wasm",
-            TargetKind::Runc => "runc",
-            TargetKind::Crun => "crun",
-            TargetKind::Podman => "podman",
-            TargetKind::Docker => "docker",
-            TargetKind::RuncHostnet => "runc-hostnet",
-            TargetKind::CrunHostnet => "crun-hostnet",
-            TargetKind::PodmanHostnet => "podman-hostnet",
-            TargetKind::DockerHostnet => "docker-hostnet",
-            TargetKind::QemuMicrovm => "qemu-microvm",
-            TargetKind::Firecracker => "firecracker",
-            TargetKind::CloudHypervisor => "cloud-hypervisor",
+            TargetKind::Container(runtime, net) => container::target_name(runtime, net),
+            TargetKind::Microvm(vmm) => vmm.target_name(),
         }
     }
 
@@ -414,90 +387,30 @@ impl TargetKind {
     pub fn family(self) -> Family {
         match self {
             TargetKind::Process | TargetKind::Node => Family::Process,
-            TargetKind::Wasmtime
-            | TargetKind::WasmtimeAot
-            | TargetKind::WasmtimePool
-            | TargetKind::WasmtimeFresh => Family::Wasm,
+            TargetKind::Wasm(_) => Family::Wasm,
             TargetKind::Workerd
             | TargetKind::WorkerdProcess
             | TargetKind::Deno
             | TargetKind::WorkerdWasm => Family::Isolate,
-            TargetKind::Runc
-            | TargetKind::Crun
-            | TargetKind::Podman
-            | TargetKind::Docker
-            | TargetKind::RuncHostnet
-            | TargetKind::CrunHostnet
-            | TargetKind::PodmanHostnet
-            | TargetKind::DockerHostnet => Family::Container,
-            TargetKind::QemuMicrovm | TargetKind::Firecracker | TargetKind::CloudHypervisor => {
-                Family::Microvm
-            }
+            TargetKind::Container(..) => Family::Container,
+            TargetKind::Microvm(_) => Family::Microvm,
         }
     }
 
     /// A fresh, unprepared target.
     pub fn build(self, paths: &Paths) -> Box<dyn Target> {
-        use container::{Net, Runtime};
-        use microvm::vmm::Vmm;
         match self {
             TargetKind::Process => Box::new(process::ProcessTarget::native(paths)),
             TargetKind::Node => Box::new(process::ProcessTarget::node(paths)),
-            TargetKind::Wasmtime => Box::new(wasm::target(paths, wasm::Variant::Jit)),
-            TargetKind::WasmtimeAot => Box::new(wasm::target(paths, wasm::Variant::Aot)),
-            TargetKind::WasmtimePool => Box::new(wasm::target(paths, wasm::Variant::Pool)),
-            TargetKind::WasmtimeFresh => Box::new(wasm::target(paths, wasm::Variant::Fresh)),
+            TargetKind::Wasm(variant) => Box::new(wasm::target(paths, variant)),
             TargetKind::Workerd => Box::new(isolate::workerd(paths)),
             TargetKind::WorkerdProcess => Box::new(isolate::workerd_process(paths)),
             TargetKind::Deno => Box::new(isolate::deno(paths)),
             TargetKind::WorkerdWasm => Box::new(isolate::workerd_wasm(paths)),
-            TargetKind::Runc => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Runc,
-                Net::Own,
-            )),
-            TargetKind::Crun => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Crun,
-                Net::Own,
-            )),
-            TargetKind::Podman => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Podman,
-                Net::Own,
-            )),
-            TargetKind::Docker => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Docker,
-                Net::Own,
-            )),
-            TargetKind::RuncHostnet => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Runc,
-                Net::Host,
-            )),
-            TargetKind::CrunHostnet => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Crun,
-                Net::Host,
-            )),
-            TargetKind::PodmanHostnet => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Podman,
-                Net::Host,
-            )),
-            TargetKind::DockerHostnet => Box::new(container::ContainerTarget::new(
-                paths,
-                Runtime::Docker,
-                Net::Host,
-            )),
-            TargetKind::QemuMicrovm => Box::new(microvm::MicrovmTarget::new(paths, Vmm::Qemu)),
-            TargetKind::Firecracker => {
-                Box::new(microvm::MicrovmTarget::new(paths, Vmm::Firecracker))
+            TargetKind::Container(runtime, net) => {
+                Box::new(container::ContainerTarget::new(paths, runtime, net))
             }
-            TargetKind::CloudHypervisor => {
-                Box::new(microvm::MicrovmTarget::new(paths, Vmm::CloudHypervisor))
-            }
+            TargetKind::Microvm(vmm) => Box::new(microvm::MicrovmTarget::new(paths, vmm)),
         }
     }
 

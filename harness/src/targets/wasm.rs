@@ -17,7 +17,7 @@ use super::{Accounting, Facts, Family, Phase, TargetError};
 use crate::paths::Paths;
 
 /// How the host makes a tenant's instance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     /// Compile with Cranelift at each tenant's load.
     Jit,
@@ -39,7 +39,8 @@ impl Variant {
         }
     }
 
-    fn target_name(self) -> &'static str {
+    /// Its target's name.
+    pub fn target_name(self) -> &'static str {
         match self {
             Variant::Jit => "wasmtime",
             Variant::Aot => "wasmtime-aot",

@@ -41,7 +41,7 @@ use crate::measures::Measure;
 use crate::paths::Paths;
 
 /// The container runtime.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Runtime {
     /// runc, driven directly with an OCI bundle.
     Runc,
@@ -78,12 +78,27 @@ impl Runtime {
 }
 
 /// The container's network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Net {
     /// A network namespace of its own, reached on its own address.
     Own,
     /// The host's network namespace.
     Host,
+}
+
+/// The name of the target of `runtime` with `net`: the runtime's, with
+/// `-hostnet` on the host's network.
+pub fn target_name(runtime: Runtime, net: Net) -> &'static str {
+    match (runtime, net) {
+        (Runtime::Runc, Net::Own) => "runc",
+        (Runtime::Crun, Net::Own) => "crun",
+        (Runtime::Podman, Net::Own) => "podman",
+        (Runtime::Docker, Net::Own) => "docker",
+        (Runtime::Runc, Net::Host) => "runc-hostnet",
+        (Runtime::Crun, Net::Host) => "crun-hostnet",
+        (Runtime::Podman, Net::Host) => "podman-hostnet",
+        (Runtime::Docker, Net::Host) => "docker-hostnet",
+    }
 }
 
 /// The memory limit of every container.
@@ -131,10 +146,7 @@ struct Container {
 impl ContainerTarget {
     /// The target for `runtime` with `net`.
     pub fn new(paths: &Paths, runtime: Runtime, net: Net) -> ContainerTarget {
-        let name = match net {
-            Net::Own => runtime.cli().to_string(),
-            Net::Host => format!("{}-hostnet", runtime.cli()),
-        };
+        let name = target_name(runtime, net).to_string();
         ContainerTarget {
             mech: runtime.mechanism(paths),
             net,

@@ -171,15 +171,10 @@ fn boot_measures(markers: &[serial::Marker], asked_at: Instant, responded: Insta
 impl MicrovmTarget {
     /// The target for `vmm`.
     pub fn new(paths: &Paths, vmm: Vmm) -> MicrovmTarget {
-        let (name, program) = match vmm {
-            Vmm::Qemu => ("qemu-microvm", "qemu-system-x86_64"),
-            Vmm::Firecracker => ("firecracker", "firecracker"),
-            Vmm::CloudHypervisor => ("cloud-hypervisor", "cloud-hypervisor"),
-        };
         MicrovmTarget {
             vmm,
-            name: name.into(),
-            program: program.into(),
+            name: vmm.target_name().into(),
+            program: vmm.program().into(),
             kernel: paths.artifact("microvm/vmlinux"),
             initrd: paths.artifact("microvm/initramfs.cpio"),
             kernel_package: paths.artifact("microvm/KERNEL"),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 /// The VMM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Vmm {
     /// QEMU's `microvm` machine (Debian's qemu-system-x86).
     Qemu,
@@ -16,6 +16,26 @@ pub enum Vmm {
     Firecracker,
     /// Cloud Hypervisor (needs KVM).
     CloudHypervisor,
+}
+
+impl Vmm {
+    /// Its target's name.
+    pub fn target_name(self) -> &'static str {
+        match self {
+            Vmm::Qemu => "qemu-microvm",
+            Vmm::Firecracker => "firecracker",
+            Vmm::CloudHypervisor => "cloud-hypervisor",
+        }
+    }
+
+    /// The program that runs it.
+    pub fn program(self) -> &'static str {
+        match self {
+            Vmm::Qemu => "qemu-system-x86_64",
+            Vmm::Firecracker => "firecracker",
+            Vmm::CloudHypervisor => "cloud-hypervisor",
+        }
+    }
 }
 
 /// What runs the guest's vCPU.
