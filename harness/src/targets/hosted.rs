@@ -359,10 +359,7 @@ impl Target for HostedTarget {
     }
 
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
-        let tenant = instance
-            .handle
-            .downcast::<Tenant>()
-            .map_err(|_| TargetError::Cleanup("not a tenant of this host".into()))?;
+        let tenant = instance.into_state::<Tenant>()?;
         let response = self
             .send(
                 &tenant.prefix,

@@ -170,6 +170,27 @@ pub struct Instance {
     pub handle: Box<dyn Any + Send>,
 }
 
+impl Instance {
+    /// The target's state for this instance, if it is a `T` (an instance of
+    /// this target).
+    pub fn state<T: 'static>(&self) -> Option<&T> {
+        self.handle.downcast_ref()
+    }
+
+    /// Closes the harness's connection and hands back the target's state,
+    /// for `stop`; an instance of another target is a cleanup error.
+    pub fn into_state<T: 'static>(self) -> Result<Box<T>, TargetError> {
+        let Instance { conn, handle, .. } = self;
+        drop(conn);
+        handle.downcast().map_err(|_| {
+            TargetError::Cleanup(format!(
+                "not an instance of this target (expected {})",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
 /// A new instance and its first response.
 pub struct Started {
     /// The instance.

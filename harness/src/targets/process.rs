@@ -164,23 +164,17 @@ impl Target for ProcessTarget {
 
     fn measure(&mut self, instance: &Instance) -> Usage {
         instance
-            .handle
-            .downcast_ref::<Spawned>()
+            .state::<Spawned>()
             .map(Spawned::usage)
             .unwrap_or_default()
     }
 
     fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
-        instance.handle.downcast_ref::<Spawned>()?.cpu_ns()
+        instance.state::<Spawned>()?.cpu_ns()
     }
 
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
-        let Instance { conn, handle, .. } = instance;
-        drop(conn);
-        handle
-            .downcast::<Spawned>()
-            .map_err(|_| TargetError::Cleanup("not a process instance".into()))?
-            .stop()
+        instance.into_state::<Spawned>()?.stop()
     }
 
     fn accounting(&self) -> Accounting {

@@ -390,7 +390,7 @@ impl Target for ContainerTarget {
     }
 
     fn measure(&mut self, instance: &Instance) -> Usage {
-        let Some(c) = instance.handle.downcast_ref::<Container>() else {
+        let Some(c) = instance.state::<Container>() else {
             return Usage::default();
         };
         let mem = proc::memory_of(&c.cgroup.procs());
@@ -411,7 +411,7 @@ impl Target for ContainerTarget {
     }
 
     fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
-        self.cpu_of(instance.handle.downcast_ref::<Container>()?)
+        self.cpu_of(instance.state::<Container>()?)
     }
 
     fn resident(&mut self, instances: &[Instance]) -> Option<u64> {
@@ -437,11 +437,7 @@ impl Target for ContainerTarget {
     }
 
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
-        let Instance { conn, handle, .. } = instance;
-        drop(conn);
-        let c = handle
-            .downcast::<Container>()
-            .map_err(|_| TargetError::Cleanup("not a container of this target".into()))?;
+        let c = instance.into_state::<Container>()?;
         let mut problems = Vec::new();
         if let Err(e) = self.mech.remove(&c.name) {
             problems.push(e);

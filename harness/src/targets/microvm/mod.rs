@@ -468,11 +468,11 @@ impl Target for MicrovmTarget {
     }
 
     fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
-        instance.handle.downcast_ref::<Vm>()?.process.cpu_ns()
+        instance.state::<Vm>()?.process.cpu_ns()
     }
 
     fn measure(&mut self, instance: &Instance) -> Usage {
-        let Some(vm) = instance.handle.downcast_ref::<Vm>() else {
+        let Some(vm) = instance.state::<Vm>() else {
             return Usage::default();
         };
         let mut usage = vm.process.usage();
@@ -492,11 +492,7 @@ impl Target for MicrovmTarget {
     }
 
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
-        let Instance { conn, handle, .. } = instance;
-        drop(conn);
-        let vm = handle
-            .downcast::<Vm>()
-            .map_err(|_| TargetError::Cleanup("not a VM of this target".into()))?;
+        let vm = instance.into_state::<Vm>()?;
         vm.teardown().map_err(TargetError::Cleanup)
     }
 
