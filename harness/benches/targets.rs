@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use coldbench::measure::http::Poll;
 use coldbench::paths::Paths;
+use coldbench::targets::container::Net;
+use coldbench::targets::container::Runtime;
 use coldbench::targets::{Availability, Context, StartRequest, Target, TargetKind};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -18,22 +20,10 @@ const BENCHED: [TargetKind; 7] = [
     TargetKind::Process,
     TargetKind::Workerd,
     TargetKind::Deno,
-    TargetKind::Container(
-        coldbench::targets::container::Runtime::Runc,
-        coldbench::targets::container::Net::Own,
-    ),
-    TargetKind::Container(
-        coldbench::targets::container::Runtime::Crun,
-        coldbench::targets::container::Net::Own,
-    ),
-    TargetKind::Container(
-        coldbench::targets::container::Runtime::Podman,
-        coldbench::targets::container::Net::Own,
-    ),
-    TargetKind::Container(
-        coldbench::targets::container::Runtime::Docker,
-        coldbench::targets::container::Net::Own,
-    ),
+    TargetKind::Container(Runtime::Runc, Net::Own),
+    TargetKind::Container(Runtime::Crun, Net::Own),
+    TargetKind::Container(Runtime::Podman, Net::Own),
+    TargetKind::Container(Runtime::Docker, Net::Own),
 ];
 
 fn prepared(kind: TargetKind, logs: &std::path::Path) -> Option<Box<dyn Target>> {

@@ -542,13 +542,7 @@ fn every_server_refuses_bad_input_and_keeps_serving() {
             "wasm host",
             Box::new({
                 let target = wasm::target(&paths, Variant::Pool);
-                move || {
-                    host(
-                        TargetKind::Wasm(coldbench::targets::wasm::Variant::Pool),
-                        "wasm host",
-                        target,
-                    )
-                }
+                move || host(TargetKind::Wasm(Variant::Pool), "wasm host", target)
             }),
         ),
         (

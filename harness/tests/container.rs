@@ -131,18 +131,12 @@ fn a_container_that_exits_at_start_is_a_failed_sample_with_its_output() {
     let _turn = turn();
     for (kind, runtime, net) in [
         (
-            TargetKind::Container(
-                coldbench::targets::container::Runtime::Runc,
-                coldbench::targets::container::Net::Own,
-            ),
+            TargetKind::Container(Runtime::Runc, Net::Own),
             Runtime::Runc,
             Net::Own,
         ),
         (
-            TargetKind::Container(
-                coldbench::targets::container::Runtime::Docker,
-                coldbench::targets::container::Net::Own,
-            ),
+            TargetKind::Container(Runtime::Docker, Net::Own),
             Runtime::Docker,
             Net::Host,
         ),
@@ -172,12 +166,7 @@ fn a_container_that_exits_at_start_is_a_failed_sample_with_its_output() {
 #[test]
 fn an_address_already_taken_fails_that_sample_and_the_next_one_starts() {
     let _turn = turn();
-    if common::require(TargetKind::Container(
-        coldbench::targets::container::Runtime::Runc,
-        coldbench::targets::container::Net::Own,
-    ))
-    .is_none()
-    {
+    if common::require(TargetKind::Container(Runtime::Runc, Net::Own)).is_none() {
         return;
     }
     let (mut t, _dir) = common::prepared(Box::new(ContainerTarget::new(
@@ -223,12 +212,7 @@ fn docker_answers() -> bool {
 #[test]
 fn dockerd_dying_mid_run_fails_samples_and_the_run_goes_on() {
     let _turn = turn();
-    if common::require(TargetKind::Container(
-        coldbench::targets::container::Runtime::Docker,
-        coldbench::targets::container::Net::Own,
-    ))
-    .is_none()
-    {
+    if common::require(TargetKind::Container(Runtime::Docker, Net::Own)).is_none() {
         return;
     }
     let (mut t, _dir) = common::prepared(Box::new(ContainerTarget::new(
@@ -284,22 +268,10 @@ fn dockerd_dying_mid_run_fails_samples_and_the_run_goes_on() {
 fn an_interrupted_run_leaves_no_container_behind() {
     let _turn = turn();
     let kinds = [
-        TargetKind::Container(
-            coldbench::targets::container::Runtime::Runc,
-            coldbench::targets::container::Net::Own,
-        ),
-        TargetKind::Container(
-            coldbench::targets::container::Runtime::Crun,
-            coldbench::targets::container::Net::Own,
-        ),
-        TargetKind::Container(
-            coldbench::targets::container::Runtime::Podman,
-            coldbench::targets::container::Net::Own,
-        ),
-        TargetKind::Container(
-            coldbench::targets::container::Runtime::Docker,
-            coldbench::targets::container::Net::Own,
-        ),
+        TargetKind::Container(Runtime::Runc, Net::Own),
+        TargetKind::Container(Runtime::Crun, Net::Own),
+        TargetKind::Container(Runtime::Podman, Net::Own),
+        TargetKind::Container(Runtime::Docker, Net::Own),
     ];
     for kind in kinds {
         if common::require(kind).is_none() {

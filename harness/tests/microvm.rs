@@ -50,13 +50,9 @@ fn leftovers(pid: u32) -> Vec<String> {
 #[test]
 fn qemu_microvm_gives_valid_rows_with_accel_and_boot_breakdown() {
     let _turn = turn();
-    let Some((dir, samples)) = common::run_family(
-        &[TargetKind::Microvm(
-            coldbench::targets::microvm::vmm::Vmm::Qemu,
-        )],
-        "microvm",
-        "6",
-    ) else {
+    let Some((dir, samples)) =
+        common::run_family(&[TargetKind::Microvm(Vmm::Qemu)], "microvm", "6")
+    else {
         return;
     };
     assert!(
@@ -124,9 +120,7 @@ fn qemu_microvm_gives_valid_rows_with_accel_and_boot_breakdown() {
 }
 
 fn qemu(kernel_args: &str) -> Option<(Box<dyn Target>, tempfile::TempDir)> {
-    common::require(TargetKind::Microvm(
-        coldbench::targets::microvm::vmm::Vmm::Qemu,
-    ))?;
+    common::require(TargetKind::Microvm(Vmm::Qemu))?;
     let target = MicrovmTarget::new(&common::paths(), Vmm::Qemu).with_kernel_args(kernel_args);
     Some(common::prepared(Box::new(target)))
 }
@@ -209,11 +203,7 @@ fn firecracker_and_cloud_hypervisor_say_why_they_cannot_run() {
 #[test]
 fn an_interrupted_run_leaves_no_vm_behind() {
     let _turn = turn();
-    if common::require(TargetKind::Microvm(
-        coldbench::targets::microvm::vmm::Vmm::Qemu,
-    ))
-    .is_none()
-    {
+    if common::require(TargetKind::Microvm(Vmm::Qemu)).is_none() {
         return;
     }
     let args = [

@@ -11,10 +11,10 @@ use coldbench::targets::{Context, Target, TargetKind};
 #[test]
 fn every_wasmtime_target_gives_valid_cold_warm_and_host_cold_rows() {
     let kinds = [
-        TargetKind::Wasm(coldbench::targets::wasm::Variant::Jit),
-        TargetKind::Wasm(coldbench::targets::wasm::Variant::Aot),
-        TargetKind::Wasm(coldbench::targets::wasm::Variant::Pool),
-        TargetKind::Wasm(coldbench::targets::wasm::Variant::Fresh),
+        TargetKind::Wasm(Variant::Jit),
+        TargetKind::Wasm(Variant::Aot),
+        TargetKind::Wasm(Variant::Pool),
+        TargetKind::Wasm(Variant::Fresh),
     ];
     let Some((dir, samples)) = common::run_family(&kinds, "wasm", "3") else {
         return;
