@@ -9,9 +9,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
-use super::model::ReportModel;
-use crate::measures::{BootStage, Measure};
-use crate::results::{MeasureRow, Sample};
+use super::figures::{self, BootFigure, DensityFigure, Figures, BOOT_STAGES};
+use crate::measures::BootStage;
+use crate::results::Sample;
 use crate::stats;
 use crate::targets::Phase;
 use crate::units::{human_bytes, human_ns};
@@ -70,29 +70,32 @@ struct Series {
 
 const PALETTE: [RGBColor; 5] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3]];
 
+/// One colour per stage of [`BOOT_STAGES`], in order.
 const BOOT_COLORS: [RGBColor; 6] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3], LINES[7]];
 
-/// Boot stages in the order they happen, as the microVM targets record them
-/// (not `ToInit`: it is `Vmm` and `Kernel` together).
-const BOOT_STAGES: [(BootStage, &str); 6] = [
-    (BootStage::Vmm, "VMM + loader"),
-    (BootStage::Kernel, "kernel"),
-    (BootStage::Modules, "modules"),
-    (BootStage::Net, "network"),
-    (BootStage::Listen, "listen"),
-    (BootStage::ListenToResponse, "to first response"),
-];
+/// A boot stage as the chart's legend names it.
+fn stage_label(stage: BootStage) -> &'static str {
+    match stage {
+        BootStage::ToInit => "to init",
+        BootStage::Vmm => "VMM + loader",
+        BootStage::Kernel => "kernel",
+        BootStage::Modules => "modules",
+        BootStage::Net => "network",
+        BootStage::Listen => "listen",
+        BootStage::ListenToResponse => "to first response",
+    }
+}
 
 /// Every chart the data allows, in page order.
-pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) -> Vec<Chart> {
-    let targets = &model.target_names;
+pub fn all(f: &Figures, samples: &[Sample]) -> Vec<Chart> {
+    let targets = &f.targets;
     let mut charts = Vec::new();
-    let pick = |workload: &str, phase: Phase, f: fn(&Sample) -> Option<u64>| -> Vec<Vec<f64>> {
+    let pick = |workload: &str, phase: Phase, value: fn(&Sample) -> Option<u64>| -> Vec<Vec<f64>> {
         targets
             .iter()
             .map(|t| {
-                ReportModel::values(samples, t, workload, phase.as_str())
-                    .filter_map(f)
+                figures::valid(samples, t, workload, phase.as_str())
+                    .filter_map(value)
                     .map(|v| v.max(1) as f64)
                     .collect()
             })
@@ -104,7 +107,7 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
         rows,
     };
 
-    for w in &model.workloads {
+    for w in &f.workloads {
         let phases: Vec<Series> = Phase::SAMPLED
             .into_iter()
             .enumerate()
@@ -123,11 +126,11 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
             Axis::Time,
         );
     }
-    let mem_workload = model
+    let mem_workload = f
         .workloads
         .iter()
         .find(|w| *w == "hello")
-        .or(model.workloads.first());
+        .or(f.workloads.first());
     if let Some(w) = mem_workload {
         push(
             &mut charts,
@@ -157,7 +160,7 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
             Axis::Time,
         );
     }
-    let sizes: Vec<Series> = model
+    let sizes: Vec<Series> = f
         .workloads
         .iter()
         .filter(|w| w.starts_with("palindrome"))
@@ -176,10 +179,10 @@ pub fn all(model: &ReportModel, samples: &[Sample], measures: &[&MeasureRow]) ->
             Axis::Time,
         );
     }
-    if let Some(chart) = density_chart(model) {
+    if let Some(chart) = density_chart(&f.density) {
         charts.push(chart);
     }
-    if let Some(chart) = boot_breakdown(measures) {
+    if let Some(chart) = boot_breakdown(&f.boot) {
         charts.push(chart);
     }
     charts
@@ -200,9 +203,8 @@ const LINES: [RGBColor; 10] = [
 ];
 
 /// Memory against idle tenants, one line per target, log-log.
-fn density_chart(model: &ReportModel) -> Option<Chart> {
-    let lines: Vec<(&str, &[(u32, u64)])> = model
-        .density
+fn density_chart(density: &[DensityFigure]) -> Option<Chart> {
+    let lines: Vec<(&str, &[(u32, u64)])> = density
         .iter()
         .filter(|d| !d.series.is_empty())
         .map(|d| (d.target.as_str(), d.series.as_slice()))
@@ -305,39 +307,19 @@ fn density_chart(model: &ReportModel) -> Option<Chart> {
     ))
 }
 
-/// Stacked bars of the median boot stages of each target that records them
-/// (`measures`: those of valid samples).
-fn boot_breakdown(measures: &[&MeasureRow]) -> Option<Chart> {
-    let mut targets: Vec<String> = Vec::new();
-    for m in measures {
-        if Measure::Boot(BOOT_STAGES[0].0).is(&m.measure) && !targets.contains(&m.target) {
-            targets.push(m.target.clone());
-        }
-    }
-    if targets.is_empty() {
+/// Stacked bars of the median boot stages of each target that records them.
+fn boot_breakdown(boot: &[BootFigure]) -> Option<Chart> {
+    if boot.is_empty() {
         return None;
     }
-    // hello where it ran: the last stage then holds no workload compute.
-    let hello_ran = measures.iter().any(|m| m.workload == "hello");
-    let median_ms = |target: &str, stage: BootStage| -> f64 {
-        let values: Vec<u64> = measures
-            .iter()
-            .filter(|m| {
-                m.target == target
-                    && Measure::Boot(stage).is(&m.measure)
-                    && m.phase == Phase::Cold.as_str()
-            })
-            .filter(|m| !hello_ran || m.workload == "hello")
-            .map(|m| m.value)
-            .collect();
-        stats::median(&values).unwrap_or(0) as f64 / 1e6
-    };
-    let rows: Vec<Vec<f64>> = targets
+    let targets: Vec<&str> = boot.iter().map(|b| b.target.as_str()).collect();
+    // Milliseconds; a stage a target did not record takes no room.
+    let rows: Vec<Vec<f64>> = boot
         .iter()
-        .map(|t| {
-            BOOT_STAGES
+        .map(|b| {
+            b.stages_ns
                 .iter()
-                .map(|&(stage, _)| median_ms(t, stage))
+                .map(|v| v.unwrap_or(0) as f64 / 1e6)
                 .collect()
         })
         .collect();
@@ -371,8 +353,12 @@ fn boot_breakdown(measures: &[&MeasureRow]) -> Option<Chart> {
             .pos(Pos::new(HPos::Right, VPos::Center));
         for (i, name) in targets.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(0.0, (n - 1 - i) as f64));
-            root.draw(&Text::new(name.clone(), (x - 8, y), label_style.clone()))
-                .map_err(|e| e.to_string())?;
+            root.draw(&Text::new(
+                name.to_string(),
+                (x - 8, y),
+                label_style.clone(),
+            ))
+            .map_err(|e| e.to_string())?;
         }
         for k in 0..BOOT_STAGES.len() {
             let color = BOOT_COLORS[k % BOOT_COLORS.len()];
@@ -396,7 +382,7 @@ fn boot_breakdown(measures: &[&MeasureRow]) -> Option<Chart> {
         BOOT_STAGES
             .iter()
             .zip(BOOT_COLORS)
-            .map(|((_, label), color)| (label.to_string(), hex(color)))
+            .map(|(&stage, color)| (stage_label(stage).to_string(), hex(color)))
             .collect(),
     ))
 }

@@ -4,8 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::units::{self, human_bytes, human_ns};
-
 const CLAIMS: &str = include_str!("../../data/claims.json");
 
 /// Reads one figure of a target.
@@ -72,13 +70,10 @@ impl Metric {
         }
     }
 
-    /// A value of this metric, formatted in its unit.
-    fn format(self, v: f64) -> String {
-        if self.ratio_of().is_some() {
-            times(v)
-        } else {
-            units::by_suffix(self.name(), v as u64)
-        }
+    /// Whether it is a ratio of two targets' figures (else a figure in the
+    /// unit its name ends with).
+    pub fn is_ratio(self) -> bool {
+        self.ratio_of().is_some()
     }
 }
 
@@ -121,7 +116,7 @@ pub fn parse_claims(text: &str) -> Result<Vec<Claim>, String> {
     let file: ClaimsFile =
         serde_json::from_str(text).map_err(|e| format!("data/claims.json: {e}"))?;
     for c in &file.claims {
-        if c.metric.ratio_of().is_some() && (c.target.is_none() || c.baseline.is_none()) {
+        if c.metric.is_ratio() && (c.target.is_none() || c.baseline.is_none()) {
             return Err(format!(
                 "data/claims.json: the ratio claim {:?} needs a target and a baseline",
                 c.claim
@@ -168,212 +163,203 @@ pub struct Figure {
     pub compute_large_ns: Option<f64>,
 }
 
-/// One family's row.
-#[derive(Debug, Serialize)]
-pub struct FamilyRow {
+/// A figure over a family's native targets: the best (smallest), and the
+/// worst where more than one target has it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spread {
+    /// Value and target.
+    pub best: (f64, String),
+    /// Value and target, when not the only one.
+    pub worst: Option<(f64, String)>,
+}
+
+/// One family's verdict.
+#[derive(Clone, Debug)]
+pub struct FamilyFigures {
     /// Family.
     pub family: String,
-    /// Cold start (hello p50): best … worst, with targets.
-    pub cold: String,
-    /// Memory per tenant: best … worst.
-    pub memory: String,
-    /// CPU per warm invocation: best … worst.
-    pub cpu: String,
-    /// Tenants per GiB at the best memory per tenant.
-    pub per_gib: String,
+    /// Cold start (hello p50).
+    pub cold: Option<Spread>,
+    /// Memory per tenant.
+    pub memory: Option<Spread>,
+    /// CPU per warm invocation.
+    pub cpu: Option<Spread>,
+    /// The most tenants per GiB, and whose.
+    pub densest: Option<(f64, String)>,
     /// Targets left out of the verdict (emulated).
-    pub left_out: String,
+    pub left_out: Vec<String>,
 }
 
-/// One claim against the measurement.
-#[derive(Debug, Serialize)]
-pub struct ClaimRow {
-    /// Family.
-    pub family: String,
+/// A measurement against a claim: measured ÷ claimed, or where it lies
+/// against a claimed range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Versus {
+    /// Inside the claimed range.
+    Within,
+    /// Below the range: measured ÷ its low end.
+    OfLowEnd(f64),
+    /// Above the range: measured ÷ its high end.
+    OfHighEnd(f64),
+    /// measured ÷ claimed.
+    Of(f64),
+}
+
+/// What was measured for a claim.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Measured {
+    /// Nothing to hold against it.
+    NotMeasured,
+    /// A ratio of the claim's two targets.
+    Ratio {
+        /// target ÷ baseline.
+        value: f64,
+        /// What is divided.
+        what: &'static str,
+        /// `None` when either side ran emulated: not compared.
+        versus: Option<Versus>,
+    },
+    /// The most favourable figure.
+    Value {
+        /// The figure.
+        value: f64,
+        /// Whose.
+        target: String,
+        /// `None` when only emulated targets had it: not compared.
+        versus: Option<Versus>,
+    },
+}
+
+/// One claim and what was measured for it.
+#[derive(Clone, Debug)]
+pub struct ClaimFigure {
     /// The claim.
-    pub claim: String,
-    /// Source.
-    pub source: String,
-    /// Claimed, formatted.
-    pub claimed: String,
-    /// Measured, formatted, with the target it comes from.
-    pub measured: String,
-    /// measured ÷ claimed, or why not compared.
-    pub ratio: String,
+    pub claim: Claim,
+    /// The measurement.
+    pub measured: Measured,
 }
 
-/// A ratio between two targets: 3.2×, or 1/18 below one.
-fn times(v: f64) -> String {
-    if v >= 1.0 {
-        format!("{v:.1}×")
-    } else if v > 0.1 {
-        format!("1/{:.1}", 1.0 / v)
-    } else if v > 0.0 {
-        format!("1/{:.0}", 1.0 / v)
-    } else {
-        "0".into()
-    }
-}
-
-/// measured ÷ claimed, readable at any size: 0.95, 48, 1/50.
-fn ratio_text(r: f64) -> String {
-    match r {
-        r if r >= 100.0 => format!("{r:.0}"),
-        r if r >= 0.1 => format!("{r:.2}"),
-        r if r > 0.0 => format!("1/{:.0}", 1.0 / r),
-        _ => "0".into(),
-    }
-}
-
-/// measured ÷ claimed; for a claimed range, "within" or the ratio to the
-/// nearer end.
-fn versus(measured: f64, c: &Claim) -> String {
+/// measured ÷ claimed; for a claimed range, within or against the nearer end.
+fn versus(measured: f64, c: &Claim) -> Versus {
     match c.low {
-        Some(low) if (low..=c.value).contains(&measured) => "within the range".into(),
-        Some(low) if measured < low => format!("{} of the low end", ratio_text(measured / low)),
-        Some(_) => format!("{} of the high end", ratio_text(measured / c.value)),
-        None => ratio_text(measured / c.value),
+        Some(low) if (low..=c.value).contains(&measured) => Versus::Within,
+        Some(low) if measured < low => Versus::OfLowEnd(measured / low),
+        Some(_) => Versus::OfHighEnd(measured / c.value),
+        None => Versus::Of(measured / c.value),
     }
 }
 
-/// The best (smallest) and worst of `pick` over the family's figures.
-fn range(
-    figures: &[&Figure],
-    pick: impl Fn(&Figure) -> Option<f64>,
-    fmt: impl Fn(f64) -> String,
-) -> String {
-    let mut values: Vec<(f64, &str)> = figures
+/// The best and worst of `pick` over `figures`.
+fn spread(figures: &[&Figure], pick: impl Fn(&Figure) -> Option<f64>) -> Option<Spread> {
+    let mut values: Vec<(f64, String)> = figures
         .iter()
-        .filter_map(|f| Some((pick(f)?, f.target.as_str())))
+        .filter_map(|f| Some((pick(f)?, f.target.clone())))
         .collect();
     values.sort_by(|a, b| a.0.total_cmp(&b.0));
-    match (values.first(), values.last()) {
-        (Some(best), Some(worst)) if values.len() > 1 => {
-            format!(
-                "{} ({}) … {} ({})",
-                fmt(best.0),
-                best.1,
-                fmt(worst.0),
-                worst.1
-            )
-        }
-        (Some(only), _) => format!("{} ({})", fmt(only.0), only.1),
-        _ => "–".into(),
-    }
+    let worst = if values.len() > 1 { values.pop() } else { None };
+    let best = values.into_iter().next()?;
+    Some(Spread { best, worst })
 }
 
 const FAMILIES: [&str; 5] = ["process", "wasm", "isolate", "container", "microvm"];
 
-/// The family table: each family's range over the targets that ran natively.
-pub fn families(figures: &[Figure]) -> Vec<FamilyRow> {
+/// Each family's spread over the targets that ran natively.
+pub fn family_figures(figures: &[Figure]) -> Vec<FamilyFigures> {
     FAMILIES
         .iter()
         .filter(|family| figures.iter().any(|f| f.family == **family))
         .map(|family| {
-            let native: Vec<&Figure> = figures
+            let (emulated, native): (Vec<&Figure>, Vec<&Figure>) = figures
                 .iter()
-                .filter(|f| f.family == *family && !f.emulated)
-                .collect();
-            let emulated: Vec<&str> = figures
-                .iter()
-                .filter(|f| f.family == *family && f.emulated)
-                .map(|f| f.target.as_str())
-                .collect();
-            let ns = |v: f64| human_ns(v as u64);
-            let bytes = |v: f64| human_bytes(v as u64);
-            let most = native
-                .iter()
-                .filter_map(|f| Some((f.tenants_per_gib?, f)))
-                .max_by(|a, b| a.0.total_cmp(&b.0));
-            FamilyRow {
+                .filter(|f| f.family == *family)
+                .partition(|f| f.emulated);
+            FamilyFigures {
                 family: family.to_string(),
-                cold: range(&native, |f| f.cold_ns, ns),
-                memory: range(&native, |f| f.memory_per_tenant_bytes, bytes),
-                cpu: range(&native, |f| f.cpu_ns, ns),
-                per_gib: most
-                    .map(|(n, f)| format!("{n:.0} ({})", f.target))
-                    .unwrap_or_else(|| "–".into()),
-                left_out: if emulated.is_empty() {
-                    String::new()
-                } else {
-                    format!("{} (emulated: TCG)", emulated.join(", "))
-                },
+                cold: spread(&native, |f| f.cold_ns),
+                memory: spread(&native, |f| f.memory_per_tenant_bytes),
+                cpu: spread(&native, |f| f.cpu_ns),
+                densest: native
+                    .iter()
+                    .filter_map(|f| Some((f.tenants_per_gib?, f.target.clone())))
+                    .max_by(|a, b| a.0.total_cmp(&b.0)),
+                left_out: emulated.iter().map(|f| f.target.clone()).collect(),
             }
         })
         .collect()
 }
 
-/// Each claim against the most favourable native measurement (or the named
-/// target's).
-pub fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
-    let by_name = |name: &str| figures.iter().find(|f| f.target == name);
+/// Each claim about a family that ran, against the most favourable native
+/// measurement (or the named target's).
+pub fn claim_figures(figures: &[Figure]) -> Vec<ClaimFigure> {
     claims()
         .into_iter()
         .filter(|c| figures.iter().any(|f| f.family == c.family))
-        .map(|c| {
-            let pick = |f: &Figure| c.metric.of(f);
-            let candidates: Vec<&Figure> = match &c.target {
-                Some(t) => by_name(t).into_iter().collect(),
-                None => figures.iter().filter(|f| f.family == c.family).collect(),
-            };
-            let native: Vec<&Figure> = candidates.iter().copied().filter(|f| !f.emulated).collect();
-            let best = |set: &[&Figure]| -> Option<(f64, String)> {
-                set.iter()
-                    .filter_map(|f| Some((pick(f)?, f.target.clone())))
-                    .min_by(|a, b| a.0.total_cmp(&b.0))
-            };
-            let (measured, ratio) = if let Some((what, of)) = c.metric.ratio_of() {
-                let pair = c
-                    .target
-                    .as_deref()
-                    .and_then(by_name)
-                    .zip(c.baseline.as_deref().and_then(by_name));
-                let r = pair.and_then(|(t, b)| Some(of(t)? / of(b)?));
-                let emulated = pair.is_some_and(|(t, b)| t.emulated || b.emulated);
-                match r {
-                    Some(r) => (
-                        format!(
-                            "{} ({} ÷ {}, {what})",
-                            times(r),
-                            c.target.clone().unwrap_or_default(),
-                            c.baseline.clone().unwrap_or_default()
-                        ),
-                        if emulated {
-                            "not compared: emulated".into()
-                        } else {
-                            versus(r, &c)
-                        },
-                    ),
-                    None => ("–".into(), "not measured".into()),
-                }
-            } else {
-                match (best(&native), best(&candidates)) {
-                    (Some((v, t)), _) => (format!("{} ({t})", c.metric.format(v)), versus(v, &c)),
-                    (None, Some((v, t))) => (
-                        format!("{} ({t}, emulated)", c.metric.format(v)),
-                        "not compared: emulated".into(),
-                    ),
-                    (None, None) => ("–".into(), "not measured".into()),
-                }
-            };
-            ClaimRow {
-                family: c.family.clone(),
-                claimed: match c.low {
-                    Some(low) => format!("{} – {}", c.metric.format(low), c.metric.format(c.value)),
-                    None => c.metric.format(c.value),
-                },
-                claim: c.claim,
-                source: c.source,
-                measured,
-                ratio,
-            }
+        .map(|claim| ClaimFigure {
+            measured: measure(&claim, figures),
+            claim,
         })
         .collect()
+}
+
+fn measure(c: &Claim, figures: &[Figure]) -> Measured {
+    let by_name = |name: &str| figures.iter().find(|f| f.target == name);
+    if let Some((what, of)) = c.metric.ratio_of() {
+        let pair = c
+            .target
+            .as_deref()
+            .and_then(by_name)
+            .zip(c.baseline.as_deref().and_then(by_name));
+        let Some(((t, b), value)) = pair.and_then(|(t, b)| Some(((t, b), of(t)? / of(b)?))) else {
+            return Measured::NotMeasured;
+        };
+        let emulated = t.emulated || b.emulated;
+        return Measured::Ratio {
+            value,
+            what,
+            versus: (!emulated).then(|| versus(value, c)),
+        };
+    }
+    let candidates: Vec<&Figure> = match &c.target {
+        Some(t) => by_name(t).into_iter().collect(),
+        None => figures.iter().filter(|f| f.family == c.family).collect(),
+    };
+    let best = |native_only: bool| {
+        candidates
+            .iter()
+            .filter(|f| !(native_only && f.emulated))
+            .filter_map(|f| Some((c.metric.of(f)?, f.target.clone())))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    match best(true) {
+        Some((value, target)) => Measured::Value {
+            value,
+            target,
+            versus: Some(versus(value, c)),
+        },
+        None => match best(false) {
+            Some((value, target)) => Measured::Value {
+                value,
+                target,
+                versus: None,
+            },
+            None => Measured::NotMeasured,
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::sections::comparison::{self as section, ratio_text, ClaimRow, FamilyRow};
+
+    /// The family table as the page shows it.
+    fn families(figures: &[Figure]) -> Vec<FamilyRow> {
+        section::families(&family_figures(figures))
+    }
+
+    /// The claims table as the page shows it.
+    fn check_claims(figures: &[Figure]) -> Vec<ClaimRow> {
+        section::claims(&claim_figures(figures))
+    }
 
     fn fig(target: &str, family: &str, emulated: bool, cold_ms: f64, mem_mb: f64) -> Figure {
         Figure {

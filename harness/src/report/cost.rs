@@ -63,17 +63,14 @@ pub struct Usage {
     pub memory_bytes: Option<u64>,
 }
 
-/// Dollars per million invocations under each model.
-#[derive(Debug, Serialize)]
-pub struct CostRow {
-    /// Target.
-    pub target: String,
-    /// Workload.
-    pub workload: String,
-    /// One cell per model, formatted.
-    pub cells: Vec<String>,
-    /// The measured inputs, formatted.
-    pub basis: String,
+/// What one measured invocation would cost under each billing model.
+#[derive(Clone, Debug)]
+pub struct CostFigure {
+    /// The measured inputs.
+    pub usage: Usage,
+    /// $ per million invocations, one per model of the prices, in order;
+    /// `None` where an input the model bills is missing.
+    pub dollars: Vec<Option<f64>>,
 }
 
 /// $ per million invocations of `u` under `m`; `None` when an input is missing.
@@ -93,36 +90,19 @@ pub fn per_million(m: &Model, u: &Usage) -> Option<f64> {
     }
 }
 
-/// The cost table for `usages`.
-pub fn table(usages: &[Usage]) -> (Vec<CostRow>, Prices) {
-    let prices = prices();
-    let rows = usages
-        .iter()
-        .map(|u| CostRow {
-            target: u.target.clone(),
-            workload: u.workload.clone(),
-            cells: prices
+/// Each usage priced under every model of `prices`.
+pub fn figures(usages: Vec<Usage>, prices: &Prices) -> Vec<CostFigure> {
+    usages
+        .into_iter()
+        .map(|usage| CostFigure {
+            dollars: prices
                 .models
                 .iter()
-                .map(|m| {
-                    per_million(m, u)
-                        .map(|c| format!("${c:.2}"))
-                        .unwrap_or_else(|| "–".into())
-                })
+                .map(|m| per_million(m, &usage))
                 .collect(),
-            basis: format!(
-                "{} a request, {} CPU, {} memory",
-                crate::units::human_ns(u.duration_ns),
-                u.cpu_ns
-                    .map(crate::units::human_ns)
-                    .unwrap_or_else(|| "–".into()),
-                u.memory_bytes
-                    .map(crate::units::human_bytes)
-                    .unwrap_or_else(|| "–".into())
-            ),
+            usage,
         })
-        .collect();
-    (rows, prices)
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,15 @@ use super::model::ReportModel;
 /// Renders the Markdown summary.
 pub fn render(m: &ReportModel) -> String {
     let mut out = String::new();
+    intro(&mut out, m);
+    headline(&mut out, m);
+    tables(&mut out, m);
+    notes(&mut out, m);
+    out
+}
+
+/// The title, whether the run finished, and what the counts are.
+fn intro(out: &mut String, m: &ReportModel) {
     let _ = writeln!(out, "## coldbench {}\n", m.run.run_id);
     if m.incomplete {
         let _ = writeln!(
@@ -28,6 +37,10 @@ pub fn render(m: &ReportModel) -> String {
         "{} samples: {} valid, {} flagged. Medians; cold with its bootstrap 95% CI{few}.\n",
         m.totals.samples, m.totals.valid, m.totals.flagged
     );
+}
+
+/// The headline table, what its memory column means, and who ran emulated.
+fn headline(out: &mut String, m: &ReportModel) {
     out.push_str("| target | family | workload | cold p50 (95% CI) | warm p50 | host-cold p50 | CPU/cold start | memory at cold start | n cold / warm / host-cold |\n");
     out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     for h in &m.headline {
@@ -58,8 +71,12 @@ pub fn render(m: &ReportModel) -> String {
             m.emulated.join(", ")
         );
     }
+}
+
+/// The ratios, the comparison and the density fits, each when it has rows.
+fn tables(out: &mut String, m: &ReportModel) {
     table(
-        &mut out,
+        out,
         "",
         "| target | workload | cold ÷ process | warm ÷ process | compute ÷ process |\n|---|---|---:|---:|---:|",
         m.ratios
@@ -67,7 +84,7 @@ pub fn render(m: &ReportModel) -> String {
             .map(|r| [&r.target, &r.workload, &r.cold, &r.warm, &r.compute].map(String::as_str).to_vec()),
     );
     table(
-        &mut out,
+        out,
         "**The comparison** (emulated targets left out)\n\n",
         "| family | cold start (hello p50) | memory per tenant | CPU per warm invocation | tenants per GiB | left out |\n|---|---|---|---|---:|---|",
         m.families
@@ -75,7 +92,7 @@ pub fn render(m: &ReportModel) -> String {
             .map(|f| [&f.family, &f.cold, &f.memory, &f.cpu, &f.per_gib, &f.left_out].map(String::as_str).to_vec()),
     );
     table(
-        &mut out,
+        out,
         "**Density** (least-squares fit of memory against idle instances)\n\n",
         "| target | memory per tenant | intercept | R² | note |\n|---|---:|---:|---:|---|",
         m.density.iter().map(|d| {
@@ -93,6 +110,10 @@ pub fn render(m: &ReportModel) -> String {
             ]
         }),
     );
+}
+
+/// Density notes, flagged and unmeasured targets, the harness and machine.
+fn notes(out: &mut String, m: &ReportModel) {
     for n in &m.run.density_notes {
         let _ = writeln!(out, "\n_{n}_");
     }
@@ -125,7 +146,6 @@ pub fn render(m: &ReportModel) -> String {
         "\n_Machine: {} ({} cores), kernel {}, cgroups {}._",
         f.cpu_model, f.cores, f.kernel, f.cgroup_mode
     );
-    out
 }
 
 /// Appends a titled Markdown table, or nothing when there are no rows.

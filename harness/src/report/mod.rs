@@ -7,9 +7,11 @@ pub mod browser;
 pub mod charts;
 pub mod comparison;
 pub mod cost;
+pub mod figures;
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod sections;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -94,7 +96,9 @@ pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
     let rows = stats::summarize(&samples, &target_order, &run.plan.workloads, run.plan.seed);
     results::write_summary(&run_dir.join("summary.csv"), &rows)?;
 
-    let model = model::ReportModel::build(&run, &samples, &measures, &density, &rows);
+    // Computed once: the page, the summary and the charts show these figures.
+    let figures = figures::Figures::compute(&run, &samples, &measures, &density, &rows);
+    let model = model::ReportModel::from_figures(&figures);
     let write_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| ReportError::Write { path, source }
@@ -102,7 +106,7 @@ pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
     fs::create_dir_all(out_dir).map_err(write_err(out_dir))?;
     let html_path = out_dir.join("index.html");
     let md_path = out_dir.join("summary.md");
-    let page = html::render(&model, &charts::all(&model, &samples, &measures))?;
+    let page = html::render(&model, &charts::all(&figures, &samples))?;
     fs::write(&html_path, page).map_err(write_err(&html_path))?;
     fs::write(&md_path, markdown::render(&model)).map_err(write_err(&md_path))?;
     if let (Some(parent), Some(name)) = (out_dir.parent(), out_dir.file_name()) {
