@@ -67,17 +67,7 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
         fingerprint: common::fixture_fingerprint(),
         targets: targets
             .iter()
-            .map(|t| TargetInfo {
-                name: t.to_string(),
-                family: "process".into(),
-                measured: true,
-                version: Some("1".into()),
-                skipped_reason: None,
-                accel: "none".into(),
-                accounting: None,
-                facts: Default::default(),
-                phases: vec!["cold".into(), "warm".into(), "density".into()],
-            })
+            .map(|t| common::fixture_target(t, "process", &["cold", "warm", "density"]))
             .chain(std::iter::once(TargetInfo {
                 name: "deno".into(),
                 family: "isolate".into(),
@@ -97,8 +87,8 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
     (info, samples)
 }
 
-#[test]
-fn summary_markdown() {
+/// The fixture and its summary rows.
+fn summarized() -> (RunInfo, Vec<Sample>, Vec<stats::SummaryRow>) {
     let (info, samples) = fixture();
     let rows = stats::summarize(
         &samples,
@@ -106,19 +96,19 @@ fn summary_markdown() {
         &info.plan.workloads,
         info.plan.seed,
     );
+    (info, samples, rows)
+}
+
+#[test]
+fn summary_markdown() {
+    let (info, samples, rows) = summarized();
     let model = ReportModel::build(&info, &samples, &[], &[], &rows);
     insta::assert_snapshot!(markdown::render(&model));
 }
 
 #[test]
 fn summary_csv() {
-    let (info, samples) = fixture();
-    let rows = stats::summarize(
-        &samples,
-        &info.plan.targets,
-        &info.plan.workloads,
-        info.plan.seed,
-    );
+    let (_, _, rows) = summarized();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("summary.csv");
     coldbench::results::write_summary(&path, &rows).unwrap();

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use coldbench::results::{
-    self, MeasureRow, RowWriter, RunInfo, RunStatus, Sample, TargetInfo, MEASURE_COLUMNS,
-    SAMPLE_COLUMNS,
+    self, MeasureRow, RowWriter, RunInfo, RunStatus, Sample, MEASURE_COLUMNS, SAMPLE_COLUMNS,
 };
 use coldbench::targets::Phase;
 
@@ -58,17 +57,11 @@ fn run_info() -> RunInfo {
             4,
         ),
         fingerprint: common::fixture_fingerprint(),
-        targets: vec![TargetInfo {
-            name: "process".into(),
-            family: "process".into(),
-            measured: true,
-            version: Some("1".into()),
-            skipped_reason: None,
-            accel: "none".into(),
-            accounting: None,
-            facts: Default::default(),
-            phases: vec!["cold".into(), "warm".into()],
-        }],
+        targets: vec![common::fixture_target(
+            "process",
+            "process",
+            &["cold", "warm"],
+        )],
         calibration: None,
         warnings: vec![],
         density_notes: vec![],

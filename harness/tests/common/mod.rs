@@ -375,3 +375,18 @@ pub fn fixture_fingerprint() -> coldbench::fingerprint::Fingerprint {
         ..Default::default()
     }
 }
+
+/// A measured target of a hand-written fixture.
+pub fn fixture_target(name: &str, family: &str, phases: &[&str]) -> coldbench::results::TargetInfo {
+    coldbench::results::TargetInfo {
+        name: name.into(),
+        family: family.into(),
+        measured: true,
+        version: Some("1".into()),
+        skipped_reason: None,
+        accel: "none".into(),
+        accounting: None,
+        facts: Default::default(),
+        phases: phases.iter().map(|p| p.to_string()).collect(),
+    }
+}

@@ -36,13 +36,18 @@ pub(super) fn exec(
     }
 }
 
-/// Output of a short untimed command, or why it failed.
-pub(super) fn output(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
+/// Runs a short untimed command to its end, stdin closed.
+fn run(program: &str, args: &[&str]) -> Result<std::process::Output, String> {
+    Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .map_err(|e| format!("cannot run {program}: {e}"))
+}
+
+/// Output of a short untimed command, or why it failed.
+pub(super) fn output(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = run(program, args)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
@@ -56,11 +61,7 @@ pub(super) fn output(program: &str, args: &[&str]) -> Result<String, String> {
 
 /// stdout and stderr of a short untimed command, together.
 pub(super) fn combined_output(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let out = run(program, args)?;
     let mut text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let err = String::from_utf8_lossy(&out.stderr);
     if !err.trim().is_empty() {
