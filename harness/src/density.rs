@@ -35,7 +35,7 @@ pub fn sweep(target: &mut dyn Target, plan: &Plan, run_id: &str, cancel: &Atomic
     let mut instances: Vec<Instance> = Vec::new();
     let steps = plan.density_steps();
     // A shared host readies itself (untimed, as before a cold start).
-    target.baseline();
+    target.ready();
     'steps: for (i, &n) in steps.iter().enumerate() {
         let step_started = Instant::now();
         while instances.len() < n as usize {

@@ -195,7 +195,7 @@ impl HostedTarget {
     /// Readies the host for the next request, untimed: a host found exited
     /// is replaced (and that is noted), and a connection it closed is
     /// reopened.
-    fn ready(&mut self) {
+    fn ready_host(&mut self) {
         if let Some(status) = self.host.as_mut().and_then(|h| h.process.exited()) {
             let restart = self.restart();
             self.notes.push(format!(
@@ -305,8 +305,11 @@ impl Target for HostedTarget {
         Ok(facts)
     }
 
-    fn baseline(&mut self) -> Option<Usage> {
-        self.ready();
+    fn ready(&mut self) {
+        self.ready_host();
+    }
+
+    fn shared_usage(&mut self) -> Option<Usage> {
         Some(self.host_usage())
     }
 

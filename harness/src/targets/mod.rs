@@ -276,13 +276,21 @@ pub trait Target: Send {
             .ok_or_else(|| TargetError::Start("instance has no open connection".into()))?;
         Ok(conn.request(&request, deadline)?)
     }
-    /// Called untimed right before a new instance starts: readies a shared
-    /// host (restarts one that exited, reopens a closed connection) and
-    /// returns its usage, for targets whose figures are the host's growth
-    /// (CPU delta, memory added by the tenant); `None` where an instance is
-    /// all its own, from nothing.
-    fn baseline(&mut self) -> Option<Usage> {
+    /// Untimed, right before a new instance starts: readies a shared host
+    /// (restarts one that exited, reopens a closed connection). Nothing to
+    /// ready by default.
+    fn ready(&mut self) {}
+    /// The shared part's usage now, for targets whose figures are its growth
+    /// (a host's CPU delta and the memory a tenant added, a container
+    /// runtime's daemons); `None` where an instance is all its own.
+    fn shared_usage(&mut self) -> Option<Usage> {
         None
+    }
+    /// [`Target::ready`], then [`Target::shared_usage`]: what a cold start
+    /// takes before it asks for the instance.
+    fn baseline(&mut self) -> Option<Usage> {
+        self.ready();
+        self.shared_usage()
     }
     /// CPU so far and memory now of one instance (or of its host, see
     /// [`Target::baseline`]).

@@ -290,7 +290,7 @@ impl Target for ContainerTarget {
         Ok(facts)
     }
 
-    fn baseline(&mut self) -> Option<Usage> {
+    fn shared_usage(&mut self) -> Option<Usage> {
         let (daemons, cli) = self.host_usage();
         Some(Usage {
             cpu_ns: Some(daemons + cli),
