@@ -495,8 +495,8 @@ fn native() -> Option<Server> {
     let spec = target.spec();
     Some(Server::start(
         "coldbench-fn",
-        spec.program.clone(),
-        &spec.args,
+        spec.launch.program.clone(),
+        &spec.launch.args,
         &[],
         false,
     ))
@@ -508,8 +508,8 @@ fn node() -> Option<Server> {
     let spec = target.spec();
     Some(Server::start(
         "node",
-        spec.program.clone(),
-        &spec.args,
+        spec.launch.program.clone(),
+        &spec.launch.args,
         &[],
         false,
     ))
@@ -520,9 +520,9 @@ fn host(kind: TargetKind, name: &'static str, target: HostedTarget) -> Option<Se
     let spec = target.spec();
     Some(Server::start(
         name,
-        spec.program.clone(),
-        &spec.args,
-        &spec.env,
+        spec.launch.program.clone(),
+        &spec.launch.args,
+        &spec.launch.env,
         true,
     ))
 }

@@ -144,12 +144,16 @@ fn a_hang_mid_run_times_out() {
 #[test]
 fn a_missing_runtime_is_skipped_with_its_reason_and_the_run_goes_on() {
     use coldbench::targets::process::{ProcessSpec, ProcessTarget};
+    use coldbench::targets::spawn::LaunchSpec;
     let missing = Box::new(ProcessTarget::new(ProcessSpec {
         name: "missing".into(),
-        program: "/nonexistent/runtime".into(),
-        args: vec![],
-        missing_hint: "install the runtime with `just setup`".into(),
         family: coldbench::targets::Family::Process,
+        launch: LaunchSpec {
+            program: "/nonexistent/runtime".into(),
+            args: vec![],
+            env: Vec::new(),
+            missing_hint: "install the runtime with `just setup`".into(),
+        },
     }));
     let tag = unique_tag("ok");
     let dir = tempfile::tempdir().unwrap();

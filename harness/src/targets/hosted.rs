@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::spawn::{self, Log, Spawned};
+use super::spawn::{LaunchSpec, Log, Spawned};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, Phase, StartRequest, Started,
     Target, TargetError, Usage,
@@ -42,14 +42,8 @@ pub struct HostSpec {
     pub name: String,
     /// Family.
     pub family: Family,
-    /// The host program: a path, or a name on `PATH`.
-    pub program: PathBuf,
-    /// Its arguments; `{listen}` becomes `127.0.0.1:<port>`.
-    pub args: Vec<String>,
-    /// Added to its environment.
-    pub env: Vec<(String, String)>,
-    /// Said when the program is missing.
-    pub missing_hint: String,
+    /// The host program; `{listen}` in its arguments becomes `127.0.0.1:<port>`.
+    pub launch: LaunchSpec,
     /// Files the host needs, each with what to do when it is missing.
     pub requires: Vec<(PathBuf, String)>,
     /// Phases the host supports.
@@ -117,16 +111,10 @@ impl HostedTarget {
         let (Some(log), Some(ctx)) = (&self.log, &self.ctx) else {
             return Err(TargetError::Start("target was not prepared".into()));
         };
-        let launched = spawn::launch(
-            &self.spec.program,
-            &self.spec.args,
-            &self.spec.env,
-            first,
-            log,
-            ctx,
-            asked_at,
-            deadline,
-        )?;
+        let launched = self
+            .spec
+            .launch
+            .launch(first, log, ctx, asked_at, deadline)?;
         self.host = Some(RunningHost {
             process: launched.process,
             addr: launched.addr,
@@ -273,7 +261,7 @@ impl Target for HostedTarget {
                 };
             }
         }
-        spawn::version(&self.spec.program, &self.spec.missing_hint)
+        self.spec.launch.availability()
     }
 
     fn prepare(&mut self, ctx: &Context) -> Result<Facts, TargetError> {
@@ -281,11 +269,10 @@ impl Target for HostedTarget {
             Some(hook) => hook(ctx)?,
             None => Facts::new(),
         };
-        let program = spawn::resolve(&self.spec.program)
-            .ok_or_else(|| TargetError::Prepare(self.spec.missing_hint.clone()))?;
+        let program = self.spec.launch.resolve()?;
         let log = Log::open(ctx, &self.spec.name)?;
         facts.insert("host".into(), json!(program.display().to_string()));
-        facts.insert("host_args".into(), json!(self.spec.args.join(" ")));
+        facts.insert("host_args".into(), json!(self.spec.launch.args.join(" ")));
         facts.insert("log".into(), json!(log.path().display().to_string()));
         facts.insert(
             "connection".into(),

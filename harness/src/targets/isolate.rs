@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::hosted::{HostSpec, HostedTarget};
 use super::process::{ProcessSpec, ProcessTarget};
+use super::spawn::LaunchSpec;
 use super::{Accounting, Facts, Family, Phase};
 use crate::paths::Paths;
 
@@ -101,10 +102,6 @@ pub fn workerd_host(
     HostedTarget::new(HostSpec {
         name: name.into(),
         family: Family::Isolate,
-        program: workerd_bin(paths),
-        args,
-        env: Vec::new(),
-        missing_hint: format!("workerd is not installed: {SETUP_HINT}"),
         requires,
         phases: &Phase::ALL,
         accounting: host_accounting(),
@@ -113,6 +110,12 @@ pub fn workerd_host(
             pinned(paths, "@cloudflare/workerd-linux-64"),
             WORKERD_NOTES.to_vec(),
         )),
+        launch: LaunchSpec {
+            program: workerd_bin(paths),
+            args,
+            env: Vec::new(),
+            missing_hint: format!("workerd is not installed: {SETUP_HINT}"),
+        },
     })
 }
 
@@ -147,16 +150,19 @@ pub fn workerd_process(paths: &Paths) -> ProcessTarget {
     let config = runtimes(paths).join("workerd/process.capnp");
     ProcessTarget::new(ProcessSpec {
         name: "workerd-process".into(),
-        program: workerd_bin(paths),
-        args: vec![
-            "serve".into(),
-            "--experimental".into(),
-            config.display().to_string(),
-            "--socket-addr".into(),
-            "http={listen}".into(),
-        ],
-        missing_hint: format!("workerd is not installed: {SETUP_HINT}"),
         family: Family::Isolate,
+        launch: LaunchSpec {
+            program: workerd_bin(paths),
+            args: vec![
+                "serve".into(),
+                "--experimental".into(),
+                config.display().to_string(),
+                "--socket-addr".into(),
+                "http={listen}".into(),
+            ],
+            env: Vec::new(),
+            missing_hint: format!("workerd is not installed: {SETUP_HINT}"),
+        },
     })
 }
 
@@ -182,20 +188,13 @@ pub fn deno_host(
     args.extend(host_options.iter().map(|s| s.to_string()));
     args.extend(["--listen".to_string(), "{listen}".into()]);
     HostedTarget::new(HostSpec {
-        name: name.into(),
-        family: Family::Isolate,
-        program: deno_bin(paths),
-        args,
-        env: vec![
-            ("NO_COLOR".into(), "1".into()),
-            ("DENO_NO_UPDATE_CHECK".into(), "1".into()),
-        ],
-        missing_hint: format!("deno is not installed: {SETUP_HINT}"),
-        requires: Vec::new(),
-        phases: &Phase::ALL,
-        accounting: host_accounting(),
-        health_path: "/health".into(),
-        prepare: Some(facts_hook(
+name: name.into(),
+family: Family::Isolate,
+requires: Vec::new(),
+phases: &Phase::ALL,
+accounting: host_accounting(),
+health_path: "/health".into(),
+prepare: Some(facts_hook(
             pinned(paths, "@deno/linux-x64-glibc"),
             vec![
                 ("tenant", "a Web Worker (new Worker(url, {type: \"module\"})): one V8 isolate and one thread"),
@@ -208,7 +207,16 @@ pub fn deno_host(
                 ("compute_ns", "performance.now() around the workload inside the worker"),
             ],
         )),
-    })
+launch: LaunchSpec {
+program: deno_bin(paths),
+args,
+env: vec![
+            ("NO_COLOR".into(), "1".into()),
+            ("DENO_NO_UPDATE_CHECK".into(), "1".into()),
+        ],
+missing_hint: format!("deno is not installed: {SETUP_HINT}"),
+},
+})
 }
 
 /// `deno`: the JS workload, a Web Worker per tenant.

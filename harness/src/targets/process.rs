@@ -7,11 +7,10 @@
 //! Each instance is spawned in a process group of its own, reached on a free
 //! loopback port, and killed with its whole group at stop.
 
-use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::spawn::{self, Log, Spawned};
+use super::spawn::{self, LaunchSpec, Log, Spawned};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, StartRequest, Started, Target,
     TargetError, Usage,
@@ -24,12 +23,9 @@ use crate::paths::Paths;
 pub struct ProcessSpec {
     /// Registry name.
     pub name: String,
-    /// Program: a path, or a name looked up on `PATH`.
-    pub program: PathBuf,
-    /// Arguments; `{listen}` is replaced by the instance's `host:port`.
-    pub args: Vec<String>,
-    /// Said when the program is missing: how to get it.
-    pub missing_hint: String,
+    /// What an instance runs; `{listen}` in its arguments is replaced by the
+    /// instance's `host:port`.
+    pub launch: LaunchSpec,
     /// The family the instances belong to (`process`, or `isolate` for a
     /// whole workerd process per instance).
     pub family: Family,
@@ -47,10 +43,13 @@ impl ProcessTarget {
     pub fn native(paths: &Paths) -> ProcessTarget {
         ProcessTarget::new(ProcessSpec {
             name: "process".into(),
-            program: paths.artifact("coldbench-fn"),
-            args: vec!["--listen".into(), "{listen}".into()],
-            missing_hint: "the static function server is not built: run `just build`".into(),
             family: Family::Process,
+            launch: LaunchSpec {
+                program: paths.artifact("coldbench-fn"),
+                args: vec!["--listen".into(), "{listen}".into()],
+                env: Vec::new(),
+                missing_hint: "the static function server is not built: run `just build`".into(),
+            },
         })
     }
 
@@ -58,18 +57,21 @@ impl ProcessTarget {
     pub fn node(paths: &Paths) -> ProcessTarget {
         let server = paths.root.join("targets/process/node/server.mjs");
         ProcessTarget::new(ProcessSpec {
-            name: "node".into(),
-            program: "node".into(),
-            args: vec![
+name: "node".into(),
+family: Family::Process,
+launch: LaunchSpec {
+program: "node".into(),
+args: vec![
                 server.display().to_string(),
                 "--listen".into(),
                 "{listen}".into(),
             ],
-            missing_hint:
+env: Vec::new(),
+missing_hint:
                 "node is not on PATH: install Node.js (`just setup` does: apt-get install nodejs)"
                     .into(),
-            family: Family::Process,
-        })
+},
+})
     }
 
     /// What an instance runs (tests start the same command by hand).
@@ -84,10 +86,6 @@ impl ProcessTarget {
             log: None,
             ctx: None,
         }
-    }
-
-    fn program(&self) -> Option<PathBuf> {
-        spawn::resolve(&self.spec.program)
     }
 }
 
@@ -116,17 +114,15 @@ impl Target for ProcessTarget {
     }
 
     fn availability(&self) -> Availability {
-        spawn::version(&self.spec.program, &self.spec.missing_hint)
+        self.spec.launch.availability()
     }
 
     fn prepare(&mut self, ctx: &Context) -> Result<Facts, TargetError> {
-        let program = self
-            .program()
-            .ok_or_else(|| TargetError::Prepare(self.spec.missing_hint.clone()))?;
+        let program = self.spec.launch.resolve()?;
         let log = Log::open(ctx, &self.spec.name)?;
         let mut facts = Facts::new();
         let bytes = spawn::file_facts(&mut facts, "program", &program)?;
-        facts.insert("args".into(), json!(self.spec.args));
+        facts.insert("args".into(), json!(self.spec.launch.args));
         if let Some(static_elf) = is_static_elf(&bytes) {
             facts.insert("static".into(), json!(static_elf));
         }
@@ -141,16 +137,10 @@ impl Target for ProcessTarget {
             return Err(TargetError::Start("target was not prepared".into()));
         };
         let path = format!("/run/{}", req.workload);
-        let launched = spawn::launch(
-            &self.spec.program,
-            &self.spec.args,
-            &[],
-            &path,
-            log,
-            ctx,
-            req.asked_at,
-            req.deadline,
-        )?;
+        let launched = self
+            .spec
+            .launch
+            .launch(&path, log, ctx, req.asked_at, req.deadline)?;
         Ok(Started {
             instance: Instance {
                 endpoint: Endpoint::direct(launched.addr),
@@ -201,10 +191,13 @@ mod tests {
     fn a_missing_program_is_unavailable_with_the_hint() {
         let t = ProcessTarget::new(ProcessSpec {
             name: "x".into(),
-            program: "/nonexistent/coldbench-nothing".into(),
-            args: vec![],
-            missing_hint: "build it with `just build`".into(),
             family: Family::Process,
+            launch: LaunchSpec {
+                program: "/nonexistent/coldbench-nothing".into(),
+                args: vec![],
+                env: Vec::new(),
+                missing_hint: "build it with `just build`".into(),
+            },
         });
         assert_eq!(
             t.availability(),

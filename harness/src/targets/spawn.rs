@@ -243,6 +243,52 @@ pub struct Launched {
     pub ready: Ready,
 }
 
+/// What to run, for a process instance or a shared host alike.
+#[derive(Clone, Debug)]
+pub struct LaunchSpec {
+    /// Program: a path, or a name looked up on `PATH`.
+    pub program: PathBuf,
+    /// Arguments; `{listen}` becomes `127.0.0.1:<port>`.
+    pub args: Vec<String>,
+    /// Added to its environment.
+    pub env: Vec<(String, String)>,
+    /// Said when the program is missing: how to get it.
+    pub missing_hint: String,
+}
+
+impl LaunchSpec {
+    /// Whether the program runs here, with its version (or the hint).
+    pub fn availability(&self) -> Availability {
+        version(&self.program, &self.missing_hint)
+    }
+
+    /// The program's path, or the hint as a preparation error.
+    pub fn resolve(&self) -> Result<PathBuf, TargetError> {
+        resolve(&self.program).ok_or_else(|| TargetError::Prepare(self.missing_hint.clone()))
+    }
+
+    /// [`launch`] of this program, polling `GET path` until it answers.
+    pub fn launch(
+        &self,
+        path: &str,
+        log: &Log,
+        ctx: &Context,
+        asked_at: Instant,
+        deadline: Instant,
+    ) -> Result<Launched, TargetError> {
+        launch(
+            &self.program,
+            &self.args,
+            &self.env,
+            path,
+            log,
+            ctx,
+            asked_at,
+            deadline,
+        )
+    }
+}
+
 /// Spawns `program args…` (`{listen}` becomes `127.0.0.1:<free port>`) and
 /// polls `GET path` from `asked_at` until the server answers, exits, the run
 /// is interrupted, or `deadline` passes. On failure the process is killed and

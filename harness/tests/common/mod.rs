@@ -14,6 +14,7 @@ use coldbench::results::{self, Sample};
 use coldbench::run::{self, RunOutcome, RunRequest};
 use coldbench::spec::Spec;
 use coldbench::targets::process::{ProcessSpec, ProcessTarget};
+use coldbench::targets::spawn::LaunchSpec;
 use coldbench::targets::{Availability, Phase, Target, TargetKind};
 
 /// The checkout.
@@ -72,17 +73,20 @@ pub fn require(kind: TargetKind) -> Option<Box<dyn Target>> {
 pub fn faulty(mode: &str, tag: &str) -> Box<dyn Target> {
     Box::new(ProcessTarget::new(ProcessSpec {
         name: format!("faulty-{mode}"),
-        program: PathBuf::from(env!("CARGO_BIN_EXE_coldbench-faulty")),
-        args: vec![
-            "--mode".into(),
-            mode.into(),
-            "--tag".into(),
-            tag.into(),
-            "--listen".into(),
-            "{listen}".into(),
-        ],
-        missing_hint: "cargo builds coldbench-faulty with the tests".into(),
         family: coldbench::targets::Family::Process,
+        launch: LaunchSpec {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_coldbench-faulty")),
+            args: vec![
+                "--mode".into(),
+                mode.into(),
+                "--tag".into(),
+                tag.into(),
+                "--listen".into(),
+                "{listen}".into(),
+            ],
+            env: Vec::new(),
+            missing_hint: "cargo builds coldbench-faulty with the tests".into(),
+        },
     }))
 }
 
