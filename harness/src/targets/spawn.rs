@@ -267,7 +267,11 @@ impl LaunchSpec {
         resolve(&self.program).ok_or_else(|| TargetError::Prepare(self.missing_hint.clone()))
     }
 
-    /// [`launch`] of this program, polling `GET path` until it answers.
+    /// Spawns the program (`{listen}` in its arguments becomes
+    /// `127.0.0.1:<free port>`) and polls `GET path` from `asked_at` until
+    /// the server answers, exits, the run is interrupted, or `deadline`
+    /// passes. On failure the process is killed and the error carries what
+    /// it printed.
     pub fn launch(
         &self,
         path: &str,
@@ -276,59 +280,33 @@ impl LaunchSpec {
         asked_at: Instant,
         deadline: Instant,
     ) -> Result<Launched, TargetError> {
-        launch(
-            &self.program,
-            &self.args,
-            &self.env,
-            path,
-            log,
-            ctx,
-            asked_at,
-            deadline,
-        )
-    }
-}
-
-/// Spawns `program args…` (`{listen}` becomes `127.0.0.1:<free port>`) and
-/// polls `GET path` from `asked_at` until the server answers, exits, the run
-/// is interrupted, or `deadline` passes. On failure the process is killed and
-/// the error carries what it printed.
-#[allow(clippy::too_many_arguments)]
-pub fn launch(
-    program: &Path,
-    args: &[String],
-    env: &[(String, String)],
-    path: &str,
-    log: &Log,
-    ctx: &Context,
-    asked_at: Instant,
-    deadline: Instant,
-) -> Result<Launched, TargetError> {
-    let log_from = log.offset();
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
-    let listen = addr.to_string();
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| a.replace("{listen}", &listen))
-        .collect();
-    let mut process = Spawned::spawn(program, &args, env, log)?;
-    let endpoint = crate::measure::http::Endpoint::direct(addr);
-    let request = format!("GET {path} HTTP/1.1\r\nhost: {listen}\r\n\r\n").into_bytes();
-    let ready = first_response(&endpoint, &request, &ctx.poll, asked_at, deadline, || {
-        if ctx.cancelled() {
-            return Err("interrupted".into());
-        }
-        process.alive().map_err(|e| format!("{e} before answering"))
-    });
-    match ready {
-        Ok(ready) => Ok(Launched {
-            process,
-            addr,
-            ready,
-        }),
-        Err(e) => {
-            process.kill();
-            Err(TargetError::Start(format!("{e}{}", log.since(log_from))))
+        let (program, args, env) = (&self.program, &self.args, &self.env);
+        let log_from = log.offset();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        let listen = addr.to_string();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("{listen}", &listen))
+            .collect();
+        let mut process = Spawned::spawn(program, &args, env, log)?;
+        let endpoint = crate::measure::http::Endpoint::direct(addr);
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {listen}\r\n\r\n").into_bytes();
+        let ready = first_response(&endpoint, &request, &ctx.poll, asked_at, deadline, || {
+            if ctx.cancelled() {
+                return Err("interrupted".into());
+            }
+            process.alive().map_err(|e| format!("{e} before answering"))
+        });
+        match ready {
+            Ok(ready) => Ok(Launched {
+                process,
+                addr,
+                ready,
+            }),
+            Err(e) => {
+                process.kill();
+                Err(TargetError::Start(format!("{e}{}", log.since(log_from))))
+            }
         }
     }
 }
