@@ -288,37 +288,32 @@ mod tests {
         assert!(permutation_p(&a, &b, 2000, &mut rng) < 0.001);
     }
 
-    /// `permutation_p` as it was before its median came from `stats`.
-    fn old_permutation_p(a: &[f64], b: &[f64], permutations: usize, rng: &mut ChaCha8Rng) -> f64 {
-        let median = |v: &mut [f64]| {
-            let mid = (v.len() - 1) / 2;
-            *v.select_nth_unstable_by(mid, f64::total_cmp).1
-        };
-        let observed = (median(&mut a.to_vec()) - median(&mut b.to_vec())).abs();
-        let mut pooled: Vec<f64> = a.iter().chain(b).copied().collect();
-        let mut at_least = 0usize;
-        for _ in 0..permutations {
-            pooled.shuffle(rng);
-            let (x, y) = pooled.split_at_mut(a.len());
-            if (median(x) - median(y)).abs() >= observed - 1e-12 {
-                at_least += 1;
-            }
-        }
-        (at_least + 1) as f64 / (permutations + 1) as f64
-    }
-
     #[test]
-    fn the_shared_median_keeps_every_p_value_bit_for_bit() {
+    fn p_values_are_the_ones_the_seed_has_always_given() {
+        // Pinned from the implementation before its median came from
+        // `stats` (they matched it bit for bit then): a change to the shared
+        // median or to the shuffle order moves them.
+        let pinned: [f64; 10] = [
+            0.17165668662674652,
+            1.0,
+            0.4351297405189621,
+            1.0,
+            0.812375249500998,
+            0.2754491017964072,
+            0.530938123752495,
+            0.7864271457085829,
+            0.2315369261477046,
+            0.041916167664670656,
+        ];
         let mut data = ChaCha8Rng::seed_from_u64(7);
-        for seed in 0..10u64 {
-            let n = 3 + seed as usize * 5;
+        for (seed, want) in pinned.iter().enumerate() {
+            let n = 3 + seed * 5;
             let a: Vec<f64> = (0..n).map(|_| data.random_range(100.0..200.0)).collect();
             let b: Vec<f64> = (0..n + 2)
                 .map(|_| data.random_range(110.0..210.0))
                 .collect();
-            let new = permutation_p(&a, &b, 500, &mut ChaCha8Rng::seed_from_u64(seed));
-            let old = old_permutation_p(&a, &b, 500, &mut ChaCha8Rng::seed_from_u64(seed));
-            assert_eq!(new.to_bits(), old.to_bits(), "seed {seed}");
+            let p = permutation_p(&a, &b, 500, &mut ChaCha8Rng::seed_from_u64(seed as u64));
+            assert_eq!(p.to_bits(), want.to_bits(), "seed {seed}: {p}");
         }
     }
 
