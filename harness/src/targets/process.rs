@@ -7,7 +7,6 @@
 //! Each instance is spawned in a process group of its own, reached on a free
 //! loopback port, and killed with its whole group at stop.
 
-
 use serde_json::json;
 
 use super::spawn::{self, LaunchSpec, Log, Spawned};
