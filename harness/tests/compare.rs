@@ -43,12 +43,9 @@ fn run(rng: &mut ChaCha8Rng, n: usize, median_ns: f64) -> Vec<Sample> {
             instance_id: format!("i{i}"),
             latency_ns: Some(l),
             compute_ns: Some(100),
-            cpu_ns: None,
-            mem_pss_bytes: None,
-            mem_rss_bytes: None,
             valid: true,
-            error: String::new(),
             accel: "none".into(),
+            ..Sample::default()
         })
         .collect()
 }

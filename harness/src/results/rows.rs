@@ -8,7 +8,8 @@ use crate::plan::Plan;
 use crate::targets::Accounting;
 
 /// One measurement: the columns of samples.csv, in DESIGN.md's order.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// (`Default` is an empty, unmeasured, invalid row: for building rows.)
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     /// Run id.
     pub run_id: String,

@@ -299,12 +299,9 @@ mod tests {
                 instance_id: "i".into(),
                 latency_ns: Some(v + 1),
                 compute_ns: Some(v),
-                cpu_ns: None,
-                mem_pss_bytes: None,
-                mem_rss_bytes: None,
                 valid: true,
-                error: String::new(),
                 accel: "none".into(),
+                ..Sample::default()
             })
             .collect()
     }
