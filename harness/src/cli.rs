@@ -20,7 +20,8 @@ use crate::report;
 use crate::results::RunStatus;
 use crate::run::{self, RunRequest};
 use crate::spec::Spec;
-use crate::targets::{Availability, Phase, TargetKind};
+use crate::targets::{Availability, TargetKind};
+use crate::vocab::Phase;
 
 /// coldbench: the same workloads against every serverless backend family,
 /// with one client and one definition of "cold".

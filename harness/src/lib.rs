@@ -12,7 +12,9 @@
 //! - [`measures`]: the names of measures.csv's figures, typed, with their units;
 //! - [`spec`] and [`protocol`]: what a correct response is;
 //! - [`results`], [`stats`]: raw data on disk and the summaries computed from it;
-//! - [`report`]: HTML and Markdown rendered from the raw files alone.
+//! - [`report`]: HTML and Markdown rendered from the raw files alone;
+//! - [`vocab`]: the typed words of the data (family, phase), the same
+//!   strings on disk.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -33,3 +35,4 @@ pub mod spec;
 pub mod stats;
 pub mod targets;
 pub mod units;
+pub mod vocab;

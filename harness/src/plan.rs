@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::http::Poll;
-use crate::targets::Phase;
+use crate::vocab::Phase;
 
 /// Sample counts for a purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

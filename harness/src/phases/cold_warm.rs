@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use super::{since, CellPhase, CellRun};
 use crate::protocol::Expect;
-use crate::targets::{Phase, Target, Usage};
+use crate::targets::{Target, Usage};
+use crate::vocab::Phase;
 
 /// A new instance, its cold sample, then `warm` warm samples, then stop.
 pub struct ColdWarm {

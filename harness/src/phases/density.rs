@@ -8,7 +8,8 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::results::ResultsError;
 use crate::run::folder::RunFolder;
-use crate::targets::{Phase, Target};
+use crate::targets::Target;
+use crate::vocab::Phase;
 
 /// Sweeps every target that keeps idle instances; false if interrupted.
 pub fn run(

@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{CellPhase, CellRun};
-use crate::targets::{Phase, Target};
+use crate::targets::Target;
+use crate::vocab::Phase;
 
 /// The host restarted, then one tenant's first request.
 pub struct HostCold;

@@ -23,8 +23,9 @@ use crate::protocol::{self, Expect};
 use crate::results::{MeasureRow, Sample};
 use crate::spec::Spec;
 use crate::stats;
-use crate::targets::{Measures, Phase, StartRequest, Target, Usage};
+use crate::targets::{Measures, StartRequest, Target, Usage};
 use crate::units::human_ns;
+use crate::vocab::Phase;
 
 pub mod cold_warm;
 pub mod density;

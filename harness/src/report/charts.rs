@@ -13,8 +13,8 @@ use super::figures::{self, BootFigure, DensityFigure, Figures, BOOT_STAGES};
 use crate::measures::BootStage;
 use crate::results::Sample;
 use crate::stats;
-use crate::targets::Phase;
 use crate::units::{human_bytes, human_ns};
+use crate::vocab::Phase;
 
 /// One chart, ready to inline.
 #[derive(Debug, Serialize)]

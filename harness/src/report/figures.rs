@@ -20,7 +20,7 @@ use super::cost::{self, CostFigure, Prices, Usage};
 use crate::measures::{BootStage, Measure};
 use crate::results::{DensityRow, MeasureRow, RunInfo, Sample, SummaryRow, TargetInfo};
 use crate::stats;
-use crate::targets::Phase;
+use crate::vocab::Phase;
 
 /// The baseline other targets are compared with, when present.
 pub const BASELINE: &str = "process";

@@ -20,7 +20,8 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::results::{self, ResultsError, RunInfo, RunStatus, TargetInfo};
 use crate::spec::Spec;
-use crate::targets::{Availability, Context, Phase, Target};
+use crate::targets::{Availability, Context, Target};
+use crate::vocab::Phase;
 use folder::RunFolder;
 
 /// What to run and where to write it.

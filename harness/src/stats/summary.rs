@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{bootstrap_median_ci, percentiles, BOOTSTRAP_RESAMPLES};
 use crate::results::{Sample, SummaryRow};
-use crate::targets::Phase;
+use crate::vocab::Phase;
 
 /// The row of (target, workload, phase) in `rows`.
 pub fn find_row<'a>(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::measures::{BootStage, Measure};
 use crate::results::MeasureRow;
 use crate::stats;
-use crate::targets::Phase;
+use crate::vocab::Phase;
 
 /// Boot stages in the order they happen, as the microVM targets record them
 /// (not `ToInit`: it is `Vmm` and `Kernel` together).

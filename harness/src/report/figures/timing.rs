@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{valid, BASELINE};
 use crate::results::{RunInfo, Sample};
 use crate::stats;
-use crate::targets::Phase;
+use crate::vocab::Phase;
 
 /// Compute times below this are mostly the cost of reading the clock (a
 /// hello's compute is a few hundred ns): no ratio is drawn from them.

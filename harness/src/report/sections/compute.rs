@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::report::figures::{Clock, ComputeFigure, Figures};
-use crate::targets::Phase;
 use crate::units::human_ns;
+use crate::vocab::Phase;
 
 /// Median compute time an instance reported, per (target, workload).
 #[derive(Debug, Serialize, Clone)]
