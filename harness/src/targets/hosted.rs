@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::spawn::{LaunchSpec, Log, Spawned};
+use super::spawn::{LaunchSpec, Log, Prepared, Spawned};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, Phase, StartRequest, Started,
     Target, TargetError, Usage,
@@ -65,8 +65,7 @@ struct RunningHost {
 /// A target made of a shared host process and its tenants.
 pub struct HostedTarget {
     spec: HostSpec,
-    log: Option<Log>,
-    ctx: Option<Context>,
+    prepared: Option<Prepared>,
     host: Option<RunningHost>,
     /// How long a host may take to come up when it is not being timed.
     start_timeout: Duration,
@@ -86,8 +85,7 @@ impl HostedTarget {
     pub fn new(spec: HostSpec) -> HostedTarget {
         HostedTarget {
             spec,
-            log: None,
-            ctx: None,
+            prepared: None,
             host: None,
             start_timeout: Duration::from_secs(60),
             notes: Vec::new(),
@@ -108,9 +106,7 @@ impl HostedTarget {
         asked_at: Instant,
         deadline: Instant,
     ) -> Result<Response, TargetError> {
-        let (Some(log), Some(ctx)) = (&self.log, &self.ctx) else {
-            return Err(TargetError::Start("target was not prepared".into()));
-        };
+        let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
         let launched = self
             .spec
             .launch
@@ -149,7 +145,7 @@ impl HostedTarget {
             .ok_or_else(|| TargetError::Start("the host is not running".into()))?;
         let request =
             format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n\r\n", host.addr).into_bytes();
-        let log_from = self.log.as_ref().map(Log::offset).unwrap_or(0);
+        let log_from = Prepared::log_offset(&self.prepared);
         match host.conn.request(&request, deadline) {
             Ok(response) => Ok(response),
             Err(e) => {
@@ -165,11 +161,7 @@ impl HostedTarget {
                     }
                     None => "the host dropped the connection".to_string(),
                 };
-                let output = self
-                    .log
-                    .as_ref()
-                    .map(|l| l.since(log_from))
-                    .unwrap_or_default();
+                let output = Prepared::log_since(&self.prepared, log_from);
                 let restart = self.restart();
                 self.notes
                     .push(format!("{state} during a request; {restart}"));
@@ -278,8 +270,10 @@ impl Target for HostedTarget {
             "connection".into(),
             json!("one keep-alive connection to the host, opened when the host starts"),
         );
-        self.log = Some(log);
-        self.ctx = Some(ctx.clone());
+        self.prepared = Some(Prepared {
+            log,
+            ctx: ctx.clone(),
+        });
         let now = Instant::now();
         let health = self.spec.health_path.clone();
         let response = self

@@ -9,7 +9,7 @@
 
 use serde_json::json;
 
-use super::spawn::{self, LaunchSpec, Log, Spawned};
+use super::spawn::{self, LaunchSpec, Log, Prepared, Spawned};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, StartRequest, Started, Target,
     TargetError, Usage,
@@ -33,8 +33,7 @@ pub struct ProcessSpec {
 /// A target whose instances are plain processes.
 pub struct ProcessTarget {
     spec: ProcessSpec,
-    log: Option<Log>,
-    ctx: Option<Context>,
+    prepared: Option<Prepared>,
 }
 
 impl ProcessTarget {
@@ -82,8 +81,7 @@ missing_hint:
     pub fn new(spec: ProcessSpec) -> ProcessTarget {
         ProcessTarget {
             spec,
-            log: None,
-            ctx: None,
+            prepared: None,
         }
     }
 }
@@ -126,15 +124,15 @@ impl Target for ProcessTarget {
             facts.insert("static".into(), json!(static_elf));
         }
         facts.insert("log".into(), json!(log.path().display().to_string()));
-        self.log = Some(log);
-        self.ctx = Some(ctx.clone());
+        self.prepared = Some(Prepared {
+            log,
+            ctx: ctx.clone(),
+        });
         Ok(facts)
     }
 
     fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
-        let (Some(log), Some(ctx)) = (&self.log, &self.ctx) else {
-            return Err(TargetError::Start("target was not prepared".into()));
-        };
+        let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
         let path = format!("/run/{}", req.workload);
         let launched = self
             .spec

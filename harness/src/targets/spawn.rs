@@ -243,6 +243,38 @@ pub struct Launched {
     pub ready: Ready,
 }
 
+/// What `prepare` gives a target that starts programs: its log and the
+/// run's context, held as one `Option<Prepared>`, so a target is prepared
+/// whole or not at all, and asking before `prepare` is checked in one place.
+pub struct Prepared {
+    /// Where its programs' output goes.
+    pub log: Log,
+    /// The run's folders, poll interval and cancel flag.
+    pub ctx: Context,
+}
+
+impl Prepared {
+    /// The preparation, or the error of a target asked to start before it.
+    pub fn of(prepared: &Option<Prepared>) -> Result<&Prepared, TargetError> {
+        prepared
+            .as_ref()
+            .ok_or_else(|| TargetError::Start("target was not prepared".into()))
+    }
+
+    /// Where the log is now (0 before `prepare`), to quote what came after.
+    pub fn log_offset(prepared: &Option<Prepared>) -> u64 {
+        prepared.as_ref().map_or(0, |p| p.log.offset())
+    }
+
+    /// What the log got since `offset` ("" before `prepare`).
+    pub fn log_since(prepared: &Option<Prepared>, offset: u64) -> String {
+        prepared
+            .as_ref()
+            .map(|p| p.log.since(offset))
+            .unwrap_or_default()
+    }
+}
+
 /// What to run, for a process instance or a shared host alike.
 #[derive(Clone, Debug)]
 pub struct LaunchSpec {

@@ -29,7 +29,7 @@ use serde_json::json;
 use self::cli::reaped_children_cpu_ns;
 use self::mechanism::{Launch, Mechanism};
 use super::netdev::{self as net, Veth};
-use super::spawn::{self, Log};
+use super::spawn::{self, Log, Prepared};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, StartRequest, Started, Target,
     TargetError, Usage,
@@ -123,8 +123,7 @@ pub struct ContainerTarget {
     name: String,
     rootfs: PathBuf,
     rootfs_tar: PathBuf,
-    ctx: Option<Context>,
-    log: Option<Log>,
+    prepared: Option<Prepared>,
     bundles: PathBuf,
     /// This process's pid: tags everything this run creates.
     tag: u32,
@@ -153,8 +152,7 @@ impl ContainerTarget {
             name,
             rootfs: paths.artifact("rootfs"),
             rootfs_tar: paths.artifact("rootfs.tar"),
-            ctx: None,
-            log: None,
+            prepared: None,
             bundles: PathBuf::new(),
             tag: std::process::id(),
             command: ["/coldbench-fn", "--listen", "{listen}"]
@@ -284,8 +282,10 @@ impl Target for ContainerTarget {
         facts.insert("image_sha256".into(), facts["image_tar_sha256"].clone());
         facts.insert("log".into(), json!(log.path().display().to_string()));
         facts.insert("cgroups".into(), json!(crate::fingerprint::cgroup_mode()));
-        self.log = Some(log);
-        self.ctx = Some(ctx.clone());
+        self.prepared = Some(Prepared {
+            log,
+            ctx: ctx.clone(),
+        });
         self.mech.prepare(self.net, &mut facts)?;
         Ok(facts)
     }
@@ -305,13 +305,9 @@ impl Target for ContainerTarget {
         let name = format!("{}{}-{n}", net::NETNS_PREFIX, self.tag);
         let (veth, addr, listen) = self.address(n)?;
         let bundle = self.mech.uses_bundle().then(|| self.bundles.join(&name));
-        let log_from = self.log.as_ref().map(Log::offset).unwrap_or(0);
+        let log_from = Prepared::log_offset(&self.prepared);
         let fail = |this: &Self, e: String| {
-            let mut output = this
-                .log
-                .as_ref()
-                .map(|l| l.since(log_from))
-                .unwrap_or_default();
+            let mut output = Prepared::log_since(&this.prepared, log_from);
             // podman and docker keep a container's own output in their logs.
             if let Some(logs) = this.mech.container_output(&name) {
                 output.push_str(&format!(
@@ -322,7 +318,7 @@ impl Target for ContainerTarget {
             this.abandon(&name, veth.as_ref(), bundle.as_deref());
             TargetError::Start(format!("{e}{output}"))
         };
-        let Some(log) = self.log.as_ref() else {
+        let Some(Prepared { log, .. }) = self.prepared.as_ref() else {
             return Err(fail(self, "target was not prepared".into()));
         };
         let cmd: Vec<String> = self
@@ -348,8 +344,8 @@ impl Target for ContainerTarget {
         let cgroup = self.mech.cgroup_of(&name, &engine_id);
         let endpoint = Endpoint::direct(addr);
         let request = endpoint.request(req.workload);
-        let poll = self.ctx.as_ref().map(|c| c.poll).unwrap_or_default();
-        let ctx = self.ctx.clone();
+        let ctx = self.prepared.as_ref().map(|p| p.ctx.clone());
+        let poll = ctx.as_ref().map(|c| c.poll).unwrap_or_default();
         let ready = first_response(
             &endpoint,
             &request,

@@ -27,7 +27,7 @@ use serde_json::json;
 use self::serial::Console;
 use self::vmm::{Accel, Guest, Vmm};
 use super::netdev::Tap;
-use super::spawn::{self, Log, Spawned};
+use super::spawn::{self, Log, Prepared, Spawned};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, Measures, StartRequest, Started,
     Target, TargetError, Usage,
@@ -53,8 +53,7 @@ pub struct MicrovmTarget {
     kernel: PathBuf,
     initrd: PathBuf,
     kernel_package: PathBuf,
-    ctx: Option<Context>,
-    log: Option<Log>,
+    prepared: Option<Prepared>,
     tag: u32,
     accel: Accel,
     tsc_khz: Option<u64>,
@@ -178,8 +177,7 @@ impl MicrovmTarget {
             kernel: paths.artifact("microvm/vmlinux"),
             initrd: paths.artifact("microvm/initramfs.cpio"),
             kernel_package: paths.artifact("microvm/KERNEL"),
-            ctx: None,
-            log: None,
+            prepared: None,
             tag: std::process::id(),
             accel: Accel::Tcg,
             tsc_khz: None,
@@ -214,10 +212,9 @@ impl MicrovmTarget {
             Vmm::Qemu => vmm::qemu_args(guest),
             Vmm::CloudHypervisor => vmm::cloud_hypervisor_args(guest),
             Vmm::Firecracker => {
-                let dir = self
+                let dir = Prepared::of(&self.prepared)
+                    .map_err(|e| e.to_string())?
                     .ctx
-                    .as_ref()
-                    .ok_or("target was not prepared")?
                     .log_dir
                     .clone();
                 let config = dir.join(format!("{}-{n}.json", self.name));
@@ -236,9 +233,7 @@ impl MicrovmTarget {
 
     /// Boots a VM with `accel` and waits for its first response.
     fn boot(&self, req: &StartRequest, accel: Accel) -> Result<(Vm, Started), TargetError> {
-        let (Some(log), Some(ctx)) = (&self.log, &self.ctx) else {
-            return Err(TargetError::Start("target was not prepared".into()));
-        };
+        let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
         let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
         let tap = Tap::plan(self.tag, n);
         tap.create().map_err(TargetError::Start)?;
@@ -394,8 +389,10 @@ impl Target for MicrovmTarget {
     fn prepare(&mut self, ctx: &Context) -> Result<Facts, TargetError> {
         super::netdev::sweep_dead_runs();
         let log = Log::open(ctx, &self.name)?;
-        self.ctx = Some(ctx.clone());
-        self.log = Some(log);
+        self.prepared = Some(Prepared {
+            log,
+            ctx: ctx.clone(),
+        });
         self.tsc_khz = tsc_khz();
         let mut facts = Facts::new();
         facts.insert(
