@@ -85,9 +85,9 @@ async function invoke(name, workload) {
 
 Deno.serve({ hostname, port: Number(port), onListen() {} }, async (request) => {
   // Bounded first: head size, bodies, names (shared/requests.js).
-  const refused = refuse(request);
-  if (refused) return refused;
   const parts = new URL(request.url).pathname.split("/").filter(Boolean);
+  const refused = refuse(request, parts);
+  if (refused) return refused;
   if (request.method === "GET" && parts.length === 1 && parts[0] === "health") {
     return json(200, { ok: true, runtime: "deno", clock_resolution_ns: clockResolutionNs() });
   }

@@ -25,15 +25,14 @@ function refusal(status, error) {
   });
 }
 
-/** The response refusing `request`, or null when it may be routed. */
-export function refuse(request) {
+/** The response refusing `request` (its path split into `parts`), or null when it may be routed. */
+export function refuse(request, parts) {
   if (headBytes(request) > MAX_HEAD) {
     return refusal(431, "request head larger than 16 KiB: send the request with few headers");
   }
   if (request.headers.has("transfer-encoding") || (request.headers.get("content-length") ?? "0") !== "0") {
     return refusal(413, "request bodies are not served (limit 0 bytes): send the request without one");
   }
-  const parts = new URL(request.url).pathname.split("/").filter(Boolean);
   if (parts[0] !== "t") return null;
   if (parts[1] !== undefined && !TENANT.test(parts[1])) {
     return refusal(400, "a tenant id is 1 to 64 of [A-Za-z0-9_-]");

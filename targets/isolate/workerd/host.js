@@ -42,9 +42,9 @@ function code(env) {
 export default {
   async fetch(request, env) {
     // Bounded first: head size, bodies, names (shared/requests.js).
-    const refused = refuse(request);
-    if (refused) return refused;
     const parts = new URL(request.url).pathname.split("/").filter(Boolean);
+    const refused = refuse(request, parts);
+    if (refused) return refused;
     if (request.method === "GET" && parts.length === 1 && parts[0] === "health") {
       return json(200, { ok: true, runtime: "workerd", clock_resolution_ns: clockResolutionNs() });
     }

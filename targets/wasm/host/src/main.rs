@@ -174,11 +174,34 @@ struct StallGuard {
     heads: Arc<AtomicU64>,
     seen: u64,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Bytes of the current head so far, and whether its blank line came.
-    head_bytes: usize,
-    head_done: bool,
-    /// The last bytes read, to find a blank line split across reads.
-    tail: Vec<u8>,
+    /// The current head, as read so far.
+    head: HeadScan,
+}
+
+/// A request head being read: its bytes so far and whether its blank line
+/// (CRLF CRLF, or LF LF as hyper takes it) came, found byte by byte across
+/// reads, with no copy.
+#[derive(Default)]
+struct HeadScan {
+    bytes: usize,
+    done: bool,
+    /// The last four bytes seen.
+    last: u32,
+}
+
+impl HeadScan {
+    fn feed(&mut self, new: &[u8]) {
+        const CRLFCRLF: u32 = u32::from_be_bytes(*b"\r\n\r\n");
+        const LFLF: u32 = u16::from_be_bytes(*b"\n\n") as u32;
+        for &b in new {
+            if self.done {
+                return;
+            }
+            self.bytes += 1;
+            self.last = (self.last << 8) | u32::from(b);
+            self.done = self.last == CRLFCRLF || self.last & 0xffff == LFLF;
+        }
+    }
 }
 
 impl StallGuard {
@@ -188,33 +211,8 @@ impl StallGuard {
             heads: Arc::new(AtomicU64::new(0)),
             seen: 0,
             deadline: None,
-            head_bytes: 0,
-            head_done: false,
-            tail: Vec::new(),
+            head: HeadScan::default(),
         }
-    }
-
-    /// Counts `new` bytes towards the head; false once it is too long.
-    fn head_within_bound(&mut self, new: &[u8]) -> bool {
-        if self.head_done {
-            return true;
-        }
-        let mut window = std::mem::take(&mut self.tail);
-        let carried = window.len();
-        window.extend_from_slice(new);
-        let end = (0..window.len())
-            .find(|&i| window[i..].starts_with(b"\r\n\r\n") || window[i..].starts_with(b"\n\n"));
-        match end {
-            Some(i) => {
-                self.head_done = true;
-                self.head_bytes += (i + 2).saturating_sub(carried);
-            }
-            None => {
-                self.head_bytes += new.len();
-                self.tail = window[window.len().saturating_sub(3)..].to_vec();
-            }
-        }
-        self.head_bytes <= MAX_HEAD
     }
 }
 
@@ -230,9 +228,7 @@ impl AsyncRead for StallGuard {
             // A head was complete: the request in progress is being served.
             this.seen = heads;
             this.deadline = None;
-            this.head_bytes = 0;
-            this.head_done = false;
-            this.tail.clear();
+            this.head = HeadScan::default();
         }
         if let Some(deadline) = this.deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {
@@ -244,8 +240,11 @@ impl AsyncRead for StallGuard {
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && !this.head_within_bound(&buf.filled()[before..])
-        {
+        if !matches!(polled, Poll::Ready(Ok(()))) || buf.filled().len() == before {
+            return polled;
+        }
+        this.head.feed(&buf.filled()[before..]);
+        if this.head.bytes > MAX_HEAD {
             let body = format!(
                 "{{\"error\":\"request head larger than {MAX_HEAD} bytes: send the request with few headers\"}}"
             );
@@ -261,10 +260,9 @@ impl AsyncRead for StallGuard {
                 "request head too large",
             )));
         }
-        if matches!(polled, Poll::Ready(Ok(())))
-            && buf.filled().len() > before
-            && this.deadline.is_none()
-        {
+        // A head that came whole needs no deadline (the usual request): one
+        // is set only while a head is still unfinished.
+        if !this.head.done && this.deadline.is_none() {
             let mut deadline = Box::pin(tokio::time::sleep(STALL));
             // Registers the wake-up, so a client that sends nothing more is noticed.
             let _ = deadline.as_mut().poll(cx);
@@ -403,5 +401,28 @@ fn route(host: &Mutex<Host>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             StatusCode::NOT_FOUND,
             "use GET /t/<tenant>/run/<workload>, DELETE /t/<tenant> or GET /health",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeadScan;
+
+    #[test]
+    fn a_head_ends_at_its_blank_line_however_it_is_split() {
+        let head = b"GET /t/a/run/hello HTTP/1.1\r\nhost: x\r\n\r\nbody";
+        for split in 0..head.len() {
+            let mut scan = HeadScan::default();
+            scan.feed(&head[..split]);
+            scan.feed(&head[split..]);
+            assert!(scan.done, "split at {split}");
+            assert_eq!(scan.bytes, head.len() - 4, "split at {split}");
+        }
+        let mut lf = HeadScan::default();
+        lf.feed(b"GET / HTTP/1.1\n\n");
+        assert!(lf.done);
+        let mut partial = HeadScan::default();
+        partial.feed(b"GET / HTTP/1.1\r\nhost: x\r\n");
+        assert!(!partial.done);
     }
 }
