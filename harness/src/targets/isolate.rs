@@ -188,13 +188,13 @@ pub fn deno_host(
     args.extend(host_options.iter().map(|s| s.to_string()));
     args.extend(["--listen".to_string(), "{listen}".into()]);
     HostedTarget::new(HostSpec {
-name: name.into(),
-family: Family::Isolate,
-requires: Vec::new(),
-phases: &Phase::ALL,
-accounting: host_accounting(),
-health_path: "/health".into(),
-prepare: Some(facts_hook(
+        name: name.into(),
+        family: Family::Isolate,
+        requires: Vec::new(),
+        phases: &Phase::ALL,
+        accounting: host_accounting(),
+        health_path: "/health".into(),
+        prepare: Some(facts_hook(
             pinned(paths, "@deno/linux-x64-glibc"),
             vec![
                 ("tenant", "a Web Worker (new Worker(url, {type: \"module\"})): one V8 isolate and one thread"),
@@ -207,16 +207,16 @@ prepare: Some(facts_hook(
                 ("compute_ns", "performance.now() around the workload inside the worker"),
             ],
         )),
-launch: LaunchSpec {
-program: deno_bin(paths),
-args,
-env: vec![
-            ("NO_COLOR".into(), "1".into()),
-            ("DENO_NO_UPDATE_CHECK".into(), "1".into()),
-        ],
-missing_hint: format!("deno is not installed: {SETUP_HINT}"),
-},
-})
+        launch: LaunchSpec {
+            program: deno_bin(paths),
+            args,
+            env: vec![
+                ("NO_COLOR".into(), "1".into()),
+                ("DENO_NO_UPDATE_CHECK".into(), "1".into()),
+            ],
+            missing_hint: format!("deno is not installed: {SETUP_HINT}"),
+        },
+    })
 }
 
 /// `deno`: the JS workload, a Web Worker per tenant.

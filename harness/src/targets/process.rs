@@ -55,21 +55,21 @@ impl ProcessTarget {
     pub fn node(paths: &Paths) -> ProcessTarget {
         let server = paths.root.join("targets/process/node/server.mjs");
         ProcessTarget::new(ProcessSpec {
-name: "node".into(),
-family: Family::Process,
-launch: LaunchSpec {
-program: "node".into(),
-args: vec![
-                server.display().to_string(),
-                "--listen".into(),
-                "{listen}".into(),
-            ],
-env: Vec::new(),
-missing_hint:
-                "node is not on PATH: install Node.js (`just setup` does: apt-get install nodejs)"
-                    .into(),
-},
-})
+            name: "node".into(),
+            family: Family::Process,
+            launch: LaunchSpec {
+                program: "node".into(),
+                args: vec![
+                    server.display().to_string(),
+                    "--listen".into(),
+                    "{listen}".into(),
+                ],
+                env: Vec::new(),
+                missing_hint:
+                    "node is not on PATH: install Node.js (`just setup` does: apt-get install nodejs)"
+                        .into(),
+            },
+        })
     }
 
     /// What an instance runs (tests start the same command by hand).

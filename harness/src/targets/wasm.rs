@@ -93,26 +93,26 @@ pub fn hosted(
     args.extend(["--listen".to_string(), "{listen}".into()]);
     let hook_paths = (host.to_path_buf(), wasm.to_path_buf(), cwasm);
     HostedTarget::new(HostSpec {
-name: name.into(),
-family: Family::Wasm,
-requires: vec![(wasm.to_path_buf(), format!("the wasm32 guest is not built: {BUILD_HINT}"))],
-phases,
-accounting: Accounting {
+        name: name.into(),
+        family: Family::Wasm,
+        requires: vec![(wasm.to_path_buf(), format!("the wasm32 guest is not built: {BUILD_HINT}"))],
+        phases,
+        accounting: Accounting {
             cpu: "the host process, all threads (wasmtime, the HTTP front, the 10 ms epoch ticker), over the sample".into(),
             memory: "growth of the host's PSS/RSS since just before the tenant's cold start: the memory the tenant added".into(),
         },
-health_path: "/health".into(),
-prepare: Some(Box::new(move |_ctx| {
+        health_path: "/health".into(),
+        prepare: Some(Box::new(move |_ctx| {
             let (host, wasm, cwasm) = &hook_paths;
             prepare_modules(variant, host, wasm, cwasm)
         })),
-launch: LaunchSpec {
-program: host.to_path_buf(),
-args,
-env: Vec::new(),
-missing_hint: format!("the wasmtime host is not built: {BUILD_HINT}"),
-},
-})
+        launch: LaunchSpec {
+            program: host.to_path_buf(),
+            args,
+            env: Vec::new(),
+            missing_hint: format!("the wasmtime host is not built: {BUILD_HINT}"),
+        },
+    })
 }
 
 /// Records the guest module and makes sure the `.cwasm` is the host's own,

@@ -180,10 +180,7 @@ impl Mechanism for Engine {
     }
 
     fn launch(&self, l: &Launch<'_>) -> Result<String, String> {
-        let ip = self
-            .own_address(l.n)
-            .unwrap_or(Ipv4Addr::UNSPECIFIED)
-            .to_string();
+        let ip = l.addr.ip().to_string();
         let cidfile = l.folder.join(format!("{}.cid", l.name));
         let cid = cidfile.display().to_string();
         let mut args = vec!["run", "--detach", "--name", l.name, "--cidfile", &cid];

@@ -4,7 +4,7 @@
 //! container target ([`super::ContainerTarget`]) does the rest, the same for
 //! both: names, addresses, readiness, measurement, cleanup checks.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Instant;
 
@@ -26,8 +26,8 @@ pub struct Launch<'a> {
     pub veth: Option<&'a Veth>,
     /// Its bundle folder (bundles), or a folder for scratch files (engines).
     pub folder: &'a Path,
-    /// Its number in this process (engines derive its address from it).
-    pub n: u32,
+    /// Where it will be reached (an engine gives it this address on its network).
+    pub addr: SocketAddr,
     /// Where the runtime CLI's output goes.
     pub log: &'a Log,
     /// When the cold start times out.

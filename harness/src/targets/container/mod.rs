@@ -301,13 +301,14 @@ impl Target for ContainerTarget {
     }
 
     fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let name = format!("{}{}-{n}", net::NETNS_PREFIX, self.tag);
         let (veth, addr, listen) = self.address(n)?;
         let bundle = self.mech.uses_bundle().then(|| self.bundles.join(&name));
-        let log_from = Prepared::log_offset(&self.prepared);
+        let log_from = log.offset();
         let fail = |this: &Self, e: String| {
-            let mut output = Prepared::log_since(&this.prepared, log_from);
+            let mut output = log.since(log_from);
             // podman and docker keep a container's own output in their logs.
             if let Some(logs) = this.mech.container_output(&name) {
                 output.push_str(&format!(
@@ -317,9 +318,6 @@ impl Target for ContainerTarget {
             }
             this.abandon(&name, veth.as_ref(), bundle.as_deref());
             TargetError::Start(format!("{e}{output}"))
-        };
-        let Some(Prepared { log, .. }) = self.prepared.as_ref() else {
-            return Err(fail(self, "target was not prepared".into()));
         };
         let cmd: Vec<String> = self
             .command
@@ -333,7 +331,7 @@ impl Target for ContainerTarget {
             net: self.net,
             veth: veth.as_ref(),
             folder: bundle.as_deref().unwrap_or(&self.bundles),
-            n,
+            addr,
             log,
             deadline: req.deadline,
         });
@@ -344,16 +342,14 @@ impl Target for ContainerTarget {
         let cgroup = self.mech.cgroup_of(&name, &engine_id);
         let endpoint = Endpoint::direct(addr);
         let request = endpoint.request(req.workload);
-        let ctx = self.prepared.as_ref().map(|p| p.ctx.clone());
-        let poll = ctx.as_ref().map(|c| c.poll).unwrap_or_default();
         let ready = first_response(
             &endpoint,
             &request,
-            &poll,
+            &ctx.poll,
             req.asked_at,
             req.deadline,
             || {
-                if ctx.as_ref().is_some_and(|c| c.cancelled()) {
+                if ctx.cancelled() {
                     return Err("interrupted".into());
                 }
                 // The runtime made the cgroup before `run` returned; a container

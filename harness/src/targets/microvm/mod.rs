@@ -206,17 +206,13 @@ impl MicrovmTarget {
         }
     }
 
-    /// The VMM's arguments for `guest` (writing Firecracker's config file).
-    fn args(&self, guest: &Guest, n: u32) -> Result<Vec<String>, String> {
+    /// The VMM's arguments for `guest` (writing Firecracker's config file
+    /// into the run's log folder `dir`).
+    fn args(&self, guest: &Guest, n: u32, dir: &Path) -> Result<Vec<String>, String> {
         Ok(match self.vmm {
             Vmm::Qemu => vmm::qemu_args(guest),
             Vmm::CloudHypervisor => vmm::cloud_hypervisor_args(guest),
             Vmm::Firecracker => {
-                let dir = Prepared::of(&self.prepared)
-                    .map_err(|e| e.to_string())?
-                    .ctx
-                    .log_dir
-                    .clone();
                 let config = dir.join(format!("{}-{n}.json", self.name));
                 let body =
                     vmm::firecracker_config(guest, &dir.join(format!("{}-{n}.vmm.log", self.name)));
@@ -238,7 +234,7 @@ impl MicrovmTarget {
         let tap = Tap::plan(self.tag, n);
         tap.create().map_err(TargetError::Start)?;
         let guest = self.guest(&tap, accel);
-        let args = match self.args(&guest, n) {
+        let args = match self.args(&guest, n, &ctx.log_dir) {
             Ok(args) => args,
             Err(e) => {
                 let _ = tap.remove();
@@ -445,7 +441,7 @@ impl Target for MicrovmTarget {
         let args = match self.vmm {
             Vmm::Firecracker => vmm::firecracker_config(&guest, Path::new("<log>")).to_string(),
             _ => self
-                .args(&guest, 0)
+                .args(&guest, 0, &ctx.log_dir)
                 .map(|a| {
                     shlex::try_join(a.iter().map(String::as_str)).unwrap_or_else(|_| a.join(" "))
                 })
