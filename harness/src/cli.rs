@@ -525,7 +525,7 @@ mod tests {
                 clap::error::ErrorKind::ValueValidation,
                 "{bad:?}"
             );
-            assert!(err.use_stderr(), "exit 2");
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
             assert!(err.to_string().contains(bad[0]), "{err}");
         }
         let err = Cli::try_parse_from(["coldbench", "run", "--warm-samples", "0"]).unwrap_err();

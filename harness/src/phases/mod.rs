@@ -108,15 +108,8 @@ impl Recorder<'_> {
             family: self.family.to_string(),
             workload: self.workload.to_string(),
             phase: phase.as_str().to_string(),
-            instance_id: String::new(),
-            latency_ns: None,
-            compute_ns: None,
-            cpu_ns: None,
-            mem_pss_bytes: None,
-            mem_rss_bytes: None,
-            valid: false,
-            error: String::new(),
             accel: self.accel.clone(),
+            ..Sample::default()
         }
     }
 

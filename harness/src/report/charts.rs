@@ -544,8 +544,7 @@ fn dot_chart(
             });
             chart.draw_series(dots).map_err(|e| e.to_string())?;
             let medians = s.rows.iter().enumerate().filter_map(|(row, values)| {
-                let ints: Vec<u64> = values.iter().map(|v| *v as u64).collect();
-                let m = stats::median(&ints)? as f64;
+                let m = stats::median(values)?;
                 let y = (n - 1 - row) as f64 + offset;
                 Some(PathElement::new(
                     vec![(m, y - band * 0.5), (m, y + band * 0.5)],

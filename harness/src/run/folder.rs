@@ -18,8 +18,8 @@ use crate::stats;
 pub struct RunFolder {
     dir: PathBuf,
     info: RunInfo,
-    samples: Option<RowWriter<Sample>>,
-    measures: Option<RowWriter<MeasureRow>>,
+    /// samples.csv and measures.csv, from the first round on.
+    rows: Option<(RowWriter<Sample>, RowWriter<MeasureRow>)>,
     density: Option<RowWriter<DensityRow>>,
     /// Every sample written, for the summary.
     all: Vec<Sample>,
@@ -32,16 +32,10 @@ impl RunFolder {
         Ok(RunFolder {
             dir,
             info,
-            samples: None,
-            measures: None,
+            rows: None,
             density: None,
             all: Vec::new(),
         })
-    }
-
-    /// The folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// What run.json holds so far.
@@ -49,23 +43,17 @@ impl RunFolder {
         &self.info
     }
 
-    /// Changes what run.json will hold (written at the next cell or the end).
+    /// Changes what run.json will hold (written when the run finishes).
     pub fn info_mut(&mut self) -> &mut RunInfo {
         &mut self.info
     }
 
     /// Starts samples.csv and measures.csv (their headers), once the rounds begin.
     pub fn begin_samples(&mut self) -> Result<(), ResultsError> {
-        self.samples = Some(RowWriter::create(
-            &self.dir,
-            "samples.csv",
-            &SAMPLE_COLUMNS,
-        )?);
-        self.measures = Some(RowWriter::create(
-            &self.dir,
-            "measures.csv",
-            &MEASURE_COLUMNS,
-        )?);
+        self.rows = Some((
+            RowWriter::create(&self.dir, "samples.csv", &SAMPLE_COLUMNS)?,
+            RowWriter::create(&self.dir, "measures.csv", &MEASURE_COLUMNS)?,
+        ));
         Ok(())
     }
 
@@ -75,7 +63,7 @@ impl RunFolder {
         out: CellOutput,
         progress: &mut dyn Progress,
     ) -> Result<(), ResultsError> {
-        if let (Some(samples), Some(measures)) = (&mut self.samples, &mut self.measures) {
+        if let Some((samples, measures)) = &mut self.rows {
             for s in &out.samples {
                 samples.write(s)?;
             }

@@ -172,19 +172,6 @@ impl HostedTarget {
         }
     }
 
-    /// Readies the host for the next request, untimed: a host found exited
-    /// is replaced (and that is noted), and a connection it closed is
-    /// reopened.
-    fn ready_host(&mut self) {
-        if let Some(status) = self.host.as_mut().and_then(|h| h.process.exited()) {
-            let restart = self.restart();
-            self.notes.push(format!(
-                "the host had exited ({status}) between requests; {restart}"
-            ));
-        }
-        self.keep_alive();
-    }
-
     /// Reopens the connection to the host when the host closed it while it
     /// sat idle (workerd does after some seconds without a request), so the
     /// next request does not find it gone. Said once in the run's notes.
@@ -286,8 +273,16 @@ impl Target for HostedTarget {
         Ok(facts)
     }
 
+    /// A host found exited is replaced (and that is noted), and a
+    /// connection it closed is reopened.
     fn ready(&mut self) {
-        self.ready_host();
+        if let Some(status) = self.host.as_mut().and_then(|h| h.process.exited()) {
+            let restart = self.restart();
+            self.notes.push(format!(
+                "the host had exited ({status}) between requests; {restart}"
+            ));
+        }
+        self.keep_alive();
     }
 
     fn shared_usage(&mut self) -> Option<Usage> {

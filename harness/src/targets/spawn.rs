@@ -312,15 +312,15 @@ impl LaunchSpec {
         asked_at: Instant,
         deadline: Instant,
     ) -> Result<Launched, TargetError> {
-        let (program, args, env) = (&self.program, &self.args, &self.env);
         let log_from = log.offset();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
         let listen = addr.to_string();
-        let args: Vec<String> = args
+        let args: Vec<String> = self
+            .args
             .iter()
             .map(|a| a.replace("{listen}", &listen))
             .collect();
-        let mut process = Spawned::spawn(program, &args, env, log)?;
+        let mut process = Spawned::spawn(&self.program, &args, &self.env, log)?;
         let endpoint = crate::measure::http::Endpoint::direct(addr);
         let request = format!("GET {path} HTTP/1.1\r\nhost: {listen}\r\n\r\n").into_bytes();
         let ready = first_response(&endpoint, &request, &ctx.poll, asked_at, deadline, || {
