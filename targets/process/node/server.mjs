@@ -37,7 +37,7 @@ function reply(res, status, body) {
 // How long a client may take to send a whole request head; Node checks it
 // every STALL_CHECK_MS, so a stalled client is dropped within 10 s.
 const STALL_MS = 9000;
-const STALL_CHECK_MS = 500;
+const STALL_CHECK_MS = 1000;
 
 function refuse(res, status, error) {
   res.shouldKeepAlive = false;

@@ -95,8 +95,9 @@ fn instance_id() -> String {
 /// The longest request head served; a longer one gets 431 and the connection
 /// closes. The harness's requests are well under 200 bytes.
 const MAX_HEAD: usize = 16 * 1024;
-/// How long a client may take to finish a request it has begun (or to take a
-/// response); then it gets 408 and is dropped. An idle keep-alive connection
+/// How long a client may wait between the bytes of a request it has begun
+/// (or, on a new connection, before its first byte); then it gets 408 and is
+/// dropped. An idle keep-alive connection
 /// between requests is not limited: the harness holds one per instance.
 const STALL: Duration = Duration::from_secs(10);
 /// After refusing a request, how much of what the client still sends is read
@@ -122,16 +123,22 @@ impl Server {
     /// request is refused, or a client stalls mid-request.
     fn serve(&mut self, mut stream: TcpStream) -> io::Result<()> {
         stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(STALL))?;
+        // One timeout for the connection's life, set once: a read that waits
+        // past it is a stalled request, unless the connection is idle after
+        // a request (then the wait goes on).
+        stream.set_read_timeout(Some(STALL))?;
         let mut buf: Vec<u8> = Vec::with_capacity(1024);
         let mut chunk = [0u8; 4096];
         // Bytes of `buf` already searched for the end of the head: each byte
         // is looked at about once, however the request arrives.
         let mut scanned = 0;
-        let mut timeout = None;
         let mut served = false;
         loop {
             if let Some(end) = head_end(&buf, scanned) {
+                // A head that ends in the read that took it past the bound.
+                if end > MAX_HEAD {
+                    return refuse(stream, &head_too_large());
+                }
                 let outcome = self.handle(&buf[..end]);
                 buf.drain(..end);
                 scanned = 0;
@@ -148,33 +155,18 @@ impl Server {
                 continue;
             }
             if buf.len() > MAX_HEAD {
-                let body = error_json(&format!(
-                    "request head larger than {MAX_HEAD} bytes: send GET /run/<workload> with few headers"
-                ));
-                return refuse(stream, &http_response(431, &body, true));
+                return refuse(stream, &head_too_large());
             }
             scanned = buf.len().saturating_sub(2);
-            // Idle between requests: wait as long as the client likes. A new
-            // connection that sends nothing is a stalled first request: with
-            // one connection at a time it would hold the instance.
-            let want = if buf.is_empty() && served {
-                None
-            } else {
-                Some(STALL)
-            };
-            if want != timeout {
-                stream.set_read_timeout(want)?;
-                timeout = want;
-            }
             match stream.read(&mut chunk) {
                 Ok(0) => return Ok(()),
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                // Idle between requests: wait as long as the client likes.
+                // A new connection that sends nothing is a stalled first
+                // request: with one connection at a time it would hold the
+                // instance.
+                Err(e) if is_timeout(&e) && buf.is_empty() && served => continue,
+                Err(e) if is_timeout(&e) => {
                     let body = error_json(&format!(
                         "request incomplete after {} s: the connection is closed",
                         STALL.as_secs()
@@ -246,6 +238,21 @@ impl Server {
         self.cold = false;
         http_response(200, &body, false)
     }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// The refusal of a head over [`MAX_HEAD`].
+fn head_too_large() -> Vec<u8> {
+    let body = error_json(&format!(
+        "request head larger than {MAX_HEAD} bytes: send GET /run/<workload> with few headers"
+    ));
+    http_response(431, &body, true)
 }
 
 /// The end of the first request head in `buf` (just past its blank line),
