@@ -139,7 +139,6 @@ check() { # check WHAT FIX COMMAND...
         failed=$((failed + 1))
     fi
 }
-resolves() { [ -x "$(readlink -f "$1")" ]; }
 wasm_links() { # Debian's rustc, its wasm32 std and rust-lld, end to end
     local dir
     dir=$(mktemp -d)
@@ -150,13 +149,14 @@ wasm_links() { # Debian's rustc, its wasm32 std and rust-lld, end to end
     return $ok
 }
 crun_can_run() { # crun refuses a hybrid host whose cgroup2 still holds a controller
-    [ ! -s /sys/fs/cgroup/unified/cgroup.controllers ]
+    # (cgroupfs files report size 0, so read the content, not the size)
+    ! grep -q . /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null
 }
 docker_answers() { docker version --format '{{.Server.Version}}'; }
 isolate=targets/isolate/node_modules
 check "cc (links the native builds)" "apt-get install gcc libc6-dev" command -v cc
 check "/usr/bin/rustc (Debian's rustc, builds the wasm32 guest)" "apt-get install rustc" test -x /usr/bin/rustc
-check "/usr/bin/rust-lld (the wasm32 linker)" "apt-get install lld-14 (rust-lld is Debian's link to it)" resolves /usr/bin/rust-lld
+check "/usr/bin/rust-lld (the wasm32 linker)" "apt-get install lld-14 (rust-lld is Debian's link to it)" test -x /usr/bin/rust-lld
 check "a wasm32 module links with /usr/bin/rustc" "apt-get install rustc libstd-rust-dev-wasm32 lld-14" wasm_links
 check "node" "apt-get install nodejs" node --version
 check "npm" "apt-get install npm" npm --version

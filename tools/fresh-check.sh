@@ -38,6 +38,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+# Absolute and without a trailing slash: compared with /proc/<pid>/root below.
+root=$(realpath -m "$root")
 say() { echo "fresh-check: $*"; }
 die() { echo "fresh-check: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot and mounts): run it as root"
@@ -108,9 +110,9 @@ debootstrap --variant=minbase --include=ca-certificates,gcc,libc6-dev,git,python
     || { tail -20 "$root.debootstrap.log" >&2; die "debootstrap failed (log above)"; }
 rm -f "$root.debootstrap.log"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
+if [ -f /etc/apt/sources.list.d/debian.sources ]; then
     rm -f "$root/etc/apt/sources.list"
-    cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/" 2>/dev/null || true
+    cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/"
 fi
 
 stage "copying the toolchain, just, the network trust and the checkout in"

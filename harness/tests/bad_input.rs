@@ -320,7 +320,12 @@ fn check(server: &Server) {
     }
     server.still_serves("unknown workloads");
 
-    for (case, size) in [("a 20 KiB head", 20 << 10), ("a 4 MiB head", 4 << 20)] {
+    // 17 KiB: the head's end can arrive in the very read that crosses the bound.
+    for (case, size) in [
+        ("a 17 KiB head", 17 << 10),
+        ("a 20 KiB head", 20 << 10),
+        ("a 4 MiB head", 4 << 20),
+    ] {
         let request = format!(
             "GET {} HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n",
             p("hello"),
@@ -357,6 +362,13 @@ fn check(server: &Server) {
     let answer = send_and_watch(server, request);
     say(server, "a request body", &answer);
     assert_json_error(server, "a request body", &answer, 413);
+    if !server.runtime_parses_http {
+        assert_eq!(
+            answer.after,
+            After::Closed,
+            "{name}: a request body: {answer:?}"
+        );
+    }
     assert!(
         !matches!(answer.after, After::MoreBytes(_)),
         "{name}: the body was answered as a request: {answer:?}"
@@ -371,6 +383,13 @@ fn check(server: &Server) {
     let answer = send_and_watch(server, chunked);
     say(server, "a chunked body", &answer);
     assert_json_error(server, "a chunked body", &answer, 413);
+    if !server.runtime_parses_http {
+        assert_eq!(
+            answer.after,
+            After::Closed,
+            "{name}: a chunked body: {answer:?}"
+        );
+    }
     assert!(
         !matches!(answer.after, After::MoreBytes(_)),
         "{name}: the chunked body was answered as a request: {answer:?}"
@@ -384,6 +403,11 @@ fn check(server: &Server) {
         Some(400),
         "{name}: a malformed request line: {answer:?}"
     );
+    assert_eq!(answer.after, After::Closed, "{name}: {answer:?}");
+    if !server.hosted {
+        // Ours, and Node's parser errors through our handler: JSON.
+        assert_json_error(server, "a malformed request line", &answer, 400);
+    }
     server.still_serves("a malformed request line");
 
     if server.hosted {
@@ -429,8 +453,9 @@ fn check(server: &Server) {
             read.is_ok(),
             "{name}: a client stalled mid-request was held past 20 s ({read:?})"
         );
+        // Our single-instance servers say why they drop it; hosts may just close.
         assert!(
-            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            (text.is_empty() && server.hosted) || text.starts_with("HTTP/1.1 408"),
             "{name}: a stalled client got {text:?}"
         );
         if !text.is_empty() {
