@@ -19,7 +19,6 @@ use rand::Rng;
 
 pub mod summary;
 
-pub use crate::results::SummaryRow;
 pub use summary::{find_row, summarize};
 
 /// Resamples drawn for each bootstrap interval.

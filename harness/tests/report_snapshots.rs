@@ -88,7 +88,7 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
 }
 
 /// The fixture and its summary rows.
-fn summarized() -> (RunInfo, Vec<Sample>, Vec<stats::SummaryRow>) {
+fn summarized() -> (RunInfo, Vec<Sample>, Vec<coldbench::results::SummaryRow>) {
     let (info, samples) = fixture();
     let rows = stats::summarize(
         &samples,

@@ -4,16 +4,16 @@
 
 use serde::Serialize;
 
-pub use super::figures::{Flagged, Totals, BASELINE};
-pub use super::sections::comparison::{ClaimRow, FamilyRow};
-pub use super::sections::compute::ComputeRow;
-pub use super::sections::cost::CostRow;
-pub use super::sections::density::DensityView;
-pub use super::sections::headline::Headline;
-pub use super::sections::measures::MeasureView;
-pub use super::sections::ratios::Ratio;
-pub use super::sections::statistics::SummaryView;
-pub use super::sections::targets::TargetView;
+use super::figures::{Flagged, Totals};
+use super::sections::comparison::{ClaimRow, FamilyRow};
+use super::sections::compute::ComputeRow;
+use super::sections::cost::CostRow;
+use super::sections::density::DensityView;
+use super::sections::headline::Headline;
+use super::sections::measures::MeasureView;
+use super::sections::ratios::Ratio;
+use super::sections::statistics::SummaryView;
+use super::sections::targets::TargetView;
 
 use super::figures::Figures;
 use super::sections::{self, comparison, cost, environment, targets};

@@ -80,6 +80,14 @@ pub(super) const RUN_FOLDER: &str =
     "a run folder holds run.json, samples.csv and measures.csv, as written by `coldbench run`";
 
 /// A closure that makes an I/O error on `path` a [`ResultsError::Io`].
+/// A CSV error of `path`, as [`io_err`] makes an I/O one.
+pub(super) fn csv_err(path: &Path) -> impl Fn(csv::Error) -> ResultsError + Copy + '_ {
+    move |source| ResultsError::Csv {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
 pub(super) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ResultsError {
     let path = path.display().to_string();
     move |source| ResultsError::Io {

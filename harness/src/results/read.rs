@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::folder::{io_err, RUN_FOLDER};
+use super::folder::{csv_err, io_err, RUN_FOLDER};
 use super::{
     DensityRow, MeasureRow, ResultsError, Sample, DENSITY_COLUMNS, MEASURE_COLUMNS, SAMPLE_COLUMNS,
 };
@@ -88,23 +88,17 @@ pub fn read_measures(path: &Path) -> Result<Vec<MeasureRow>, ResultsError> {
 /// its line end (the writer ends every row, so such a row was cut off and
 /// its last field may be short). Every other row is read as it was written.
 pub fn read_samples_tolerant(path: &Path) -> Result<Rows<Sample>, ResultsError> {
-    read_rows(path, "samples", &SAMPLE_COLUMNS)
+    read_rows(path, "samples", &SAMPLE_COLUMNS, true)
 }
 
 /// [`read_samples_tolerant`] for a measures.csv; a run without one has none.
 pub fn read_measures_tolerant(path: &Path) -> Result<Rows<MeasureRow>, ResultsError> {
-    if !path.exists() {
-        return Ok(no_rows(path));
-    }
-    read_rows(path, "measures", &MEASURE_COLUMNS)
+    read_rows(path, "measures", &MEASURE_COLUMNS, false)
 }
 
 /// [`read_samples_tolerant`] for a density.csv; a run without one has none.
 pub fn read_density_tolerant(path: &Path) -> Result<Rows<DensityRow>, ResultsError> {
-    if !path.exists() {
-        return Ok(no_rows(path));
-    }
-    read_rows(path, "density", &DENSITY_COLUMNS)
+    read_rows(path, "density", &DENSITY_COLUMNS, false)
 }
 
 fn no_rows<T>(path: &Path) -> Rows<T> {
@@ -138,13 +132,12 @@ fn read_rows<T: serde::de::DeserializeOwned>(
     path: &Path,
     kind: &'static str,
     columns: &[&'static str],
+    required: bool,
 ) -> Result<Rows<T>, ResultsError> {
-    let csv_err = |source| ResultsError::Csv {
-        path: path.display().to_string(),
-        source,
-    };
+    let csv_err = csv_err(path);
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !required => return Ok(no_rows(path)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             return Err(ResultsError::NotARunFolder {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::folder::io_err;
+use super::folder::{csv_err, io_err};
 use super::{ResultsError, RunInfo, SummaryRow};
 
 /// Creates `<base>/results/<id>/` (and `logs/` in it), adding a suffix if the
@@ -55,12 +55,7 @@ impl<T: Serialize> RowWriter<T> {
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(file);
-        writer
-            .write_record(header)
-            .map_err(|source| ResultsError::Csv {
-                path: path.display().to_string(),
-                source,
-            })?;
+        writer.write_record(header).map_err(csv_err(&path))?;
         Ok(RowWriter {
             writer,
             path,
@@ -70,12 +65,7 @@ impl<T: Serialize> RowWriter<T> {
 
     /// Adds one row (buffered).
     pub fn write(&mut self, row: &T) -> Result<(), ResultsError> {
-        self.writer
-            .serialize(row)
-            .map_err(|source| ResultsError::Csv {
-                path: self.path.display().to_string(),
-                source,
-            })
+        self.writer.serialize(row).map_err(csv_err(&self.path))
     }
 
     /// Pushes buffered rows to the file.
@@ -88,10 +78,7 @@ impl<T: Serialize> RowWriter<T> {
 
 /// Writes summary.csv.
 pub fn write_summary(path: &Path, rows: &[SummaryRow]) -> Result<(), ResultsError> {
-    let csv_err = |source| ResultsError::Csv {
-        path: path.display().to_string(),
-        source,
-    };
+    let csv_err = csv_err(path);
     let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
     for row in rows {
         w.serialize(row).map_err(csv_err)?;
