@@ -129,7 +129,7 @@ pub fn all(f: &Figures, samples: &[Sample]) -> Vec<Chart> {
     let mem_workload = f
         .workloads
         .iter()
-        .find(|w| *w == "hello")
+        .find(|w| *w == super::figures::HELLO)
         .or(f.workloads.first());
     if let Some(w) = mem_workload {
         push(

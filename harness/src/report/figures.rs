@@ -27,7 +27,7 @@ pub const BASELINE: &str = "process";
 
 /// The workload the comparison and the memory fallback read: the one with
 /// no compute to speak of.
-const HELLO: &str = "hello";
+pub(super) const HELLO: &str = "hello";
 
 /// The workload whose compute the comparison's compute ratio is about.
 const LARGE: &str = "palindrome-large";
@@ -211,7 +211,7 @@ impl<'a> Figures<'a> {
                 .map(|x| x.accel.clone())
                 .unwrap_or_default();
             for w in &self.workloads {
-                let phases = [Phase::Cold, Phase::Warm, Phase::HostCold].map(|p| self.row(t, w, p));
+                let phases = Phase::SAMPLED.map(|p| self.row(t, w, p));
                 let [cold, warm, host_cold] = phases;
                 let Some(first) = cold.or(warm).or(host_cold) else {
                     continue;

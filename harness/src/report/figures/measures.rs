@@ -114,8 +114,8 @@ pub fn boot_figures(measures: &[&MeasureRow]) -> Vec<BootFigure> {
     }
     let hello = measures
         .iter()
-        .any(|m| m.workload == "hello")
-        .then_some("hello");
+        .any(|m| m.workload == super::HELLO)
+        .then_some(super::HELLO);
     targets
         .into_iter()
         .map(|t| BootFigure {
