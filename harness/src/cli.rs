@@ -11,10 +11,11 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 
 use crate::compare::Options;
+use crate::drift;
 use crate::fingerprint::Fingerprint;
 use crate::measure::http::Poll;
 use crate::paths::Paths;
-use crate::plan::{Plan, Profile};
+use crate::plan::{Controls, Idle, Plan, Precision, Profile, Settle};
 use crate::progress;
 use crate::report;
 use crate::results::RunStatus;
@@ -60,6 +61,20 @@ pub enum Command {
         /// Also write the table as a self-contained HTML page.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+    },
+    /// How far the same figures moved between runs of one plan: per cell
+    /// the median, per target the paired ratios to the baseline, and each
+    /// one's spread, (max − min) ÷ median.
+    Drift {
+        /// Two or more run folders (results/<run-id>).
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// Also write drift.csv into each run folder (their reports show it).
+        #[arg(long)]
+        save: bool,
+        /// Exit 1 when a paired ratio's spread is above this percent.
+        #[arg(long, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
+        max_spread: Option<f64>,
     },
     /// Re-render a run's report from its raw files (run.json, samples.csv).
     Report {
@@ -114,6 +129,73 @@ pub struct RunArgs {
     /// Write raw data only, no report.
     #[arg(long)]
     pub no_report: bool,
+    /// Before each cell, wait until the machine outside the harness is
+    /// quiet (below --quiet for 10 ms, the harness spinning meanwhile, at most --settle-max): on, or off.
+    #[arg(long, default_value = "on", value_name = "on|off", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub settle: bool,
+    /// The settle step's quiet: percent of one CPU the rest of the machine may use.
+    #[arg(long, default_value_t = 10.0, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
+    pub quiet: f64,
+    /// The settle step's longest wait, in seconds; the cell then runs and the wait is recorded as not quiet.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub settle_max: f64,
+    /// Idle CPUs: poll (hold /dev/cpu_dma_latency at 0, so no request pays
+    /// for waking a halted CPU) or default (left to the kernel).
+    #[arg(long, value_enum, default_value_t = Idle::Poll)]
+    pub idle: Idle,
+    /// Pin the harness to the first CPU and the processes it starts to the others.
+    #[arg(long)]
+    pub pin: bool,
+    /// Flag a warm sample during which the rest of the machine used more
+    /// than this percent of one CPU ("disturbed": kept, left out of the
+    /// statistics); `off` flags none.
+    #[arg(long, default_value = "50", value_name = "PERCENT|off", value_parser = parse_limit)]
+    pub background_limit: Limit,
+    /// Keep sampling each cell until the 95% CI of its median is within
+    /// ±PERCENT of it (bounded by --max-samples and --max-time).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_positive_percent, allow_negative_numbers = true)]
+    pub precision: Option<f64>,
+    /// Requests each new instance answers after its cold sample, before its
+    /// warm samples (checked; latency kept as the measure warmup_ns): a new
+    /// instance's first requests are slower, so without them the warm
+    /// median depends on how many warm samples each instance takes.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub warmup: u32,
+    /// With --precision: the most cold samples (rounds) per cell.
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
+    pub max_samples: u32,
+    /// With --precision: the most time, in seconds, all rounds together may take.
+    #[arg(long, default_value_t = 1800.0, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub max_time: f64,
+}
+
+/// `--settle`: on or off.
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("'{text}' is neither on nor off")),
+    }
+}
+
+/// A limit in percent, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit(pub Option<f64>);
+
+/// `--background-limit`: a percentage > 0, or off.
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    if text == "off" {
+        return Ok(Limit(None));
+    }
+    parse_positive_percent(text).map(|p| Limit(Some(p)))
+}
+
+/// A percentage > 0.
+fn parse_positive_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p.is_finite() => Ok(p),
+        _ => Err(format!("'{text}' is not a percentage > 0 (e.g. 5 for 5%)")),
+    }
 }
 
 fn parse_workload(name: &str) -> Result<String, String> {
@@ -259,6 +341,42 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             html.as_deref(),
         ),
+        Command::Drift {
+            runs,
+            save,
+            max_spread,
+        } => {
+            let rows = drift::check(&runs)?;
+            print!("{}", drift::table(&rows, runs.len()));
+            if save {
+                for dir in &runs {
+                    let path = drift::save(dir, &rows)?;
+                    eprintln!(
+                        "wrote {} (`coldbench report {}` shows it)",
+                        path.display(),
+                        dir.display()
+                    );
+                }
+            }
+            let worst = rows
+                .iter()
+                .filter(|r| r.figure == drift::Figure::Ratio)
+                .max_by(|a, b| a.spread_pct.total_cmp(&b.spread_pct));
+            match (max_spread, worst) {
+                (Some(limit), Some(w)) if w.spread_pct > limit => {
+                    eprintln!(
+                        "drift: {} ÷ {} {} {} moved {:.0} % across the runs (limit {limit} %)",
+                        w.target,
+                        report::figures::BASELINE,
+                        w.workload,
+                        w.phase,
+                        w.spread_pct
+                    );
+                    Ok(ExitCode::from(1))
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
+        }
         Command::Report { run_dir, out } => {
             let out = out.unwrap_or_else(|| report::default_dir(&run_dir));
             let r = report::render(&run_dir, &out)?;
@@ -402,6 +520,22 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .density_budget_mib
             .map(|mib| mib << 20)
             .unwrap_or_else(|| (Fingerprint::collect().memory_bytes / 3).min(8 << 30)),
+        controls: Controls {
+            settle: args.settle.then(|| Settle {
+                quiet_pct: args.quiet,
+                max_wait: Duration::from_secs_f64(args.settle_max),
+                ..Settle::default()
+            }),
+            idle: args.idle,
+            pin: args.pin,
+            background_limit_pct: args.background_limit.0,
+            warmup: args.warmup,
+            precision: args.precision.map(|percent| Precision {
+                percent,
+                max_samples: args.max_samples.max(samples),
+                max_time: Duration::from_secs_f64(args.max_time),
+            }),
+        },
     };
 
     // Precise sleeps in the readiness poll: the default 50 µs timer slack

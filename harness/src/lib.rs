@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod compare;
 pub mod density;
+pub mod drift;
 pub mod fingerprint;
 pub mod measure;
 pub mod measures;

@@ -108,11 +108,25 @@ pub enum Measure {
     ContainerAndRuntimePssBytes,
     /// A host's own timing of a tenant's instantiation, from its reply.
     InstantiateNs,
+    /// CPU time the rest of the machine used during the sample: all but the
+    /// harness and the instance (for a cold sample, a runtime's own work
+    /// outside its instance, a daemon's, is in it too).
+    BackgroundCpuNs,
+    /// How long the settle step before the sample's cell waited.
+    SettleWaitNs,
+    /// The background in the settle step's first window (what the cell
+    /// before left running), per mille of one CPU.
+    SettleBusyPermille,
+    /// A warm-up request's latency (one row per request, in order).
+    WarmupNs,
+    /// 1 when the settle step found the machine quiet before the sample's
+    /// cell, 0 when it gave up at its bound.
+    SettleQuiet,
 }
 
 impl Measure {
     /// Every measure a target writes.
-    pub const ALL: [Measure; 15] = [
+    pub const ALL: [Measure; 20] = [
         Measure::Boot(BootStage::ToInit),
         Measure::Boot(BootStage::Kernel),
         Measure::Boot(BootStage::Vmm),
@@ -128,6 +142,11 @@ impl Measure {
         Measure::RuntimePssBytes,
         Measure::ContainerAndRuntimePssBytes,
         Measure::InstantiateNs,
+        Measure::BackgroundCpuNs,
+        Measure::SettleWaitNs,
+        Measure::SettleBusyPermille,
+        Measure::WarmupNs,
+        Measure::SettleQuiet,
     ];
 
     /// The name in measures.csv's `measure` column.
@@ -150,6 +169,11 @@ impl Measure {
             Measure::RuntimePssBytes => "runtime_pss_bytes",
             Measure::ContainerAndRuntimePssBytes => "container_and_runtime_pss_bytes",
             Measure::InstantiateNs => "instantiate_ns",
+            Measure::BackgroundCpuNs => "background_cpu_ns",
+            Measure::SettleWaitNs => "settle_wait_ns",
+            Measure::SettleBusyPermille => "settle_busy_permille",
+            Measure::WarmupNs => "warmup_ns",
+            Measure::SettleQuiet => "settle_quiet",
         }
     }
 
@@ -166,7 +190,12 @@ impl Measure {
     /// What its value counts.
     pub fn unit(self) -> Unit {
         match self {
-            Measure::Boot(_) | Measure::InstantiateNs => Unit::Ns,
+            Measure::Boot(_)
+            | Measure::InstantiateNs
+            | Measure::BackgroundCpuNs
+            | Measure::SettleWaitNs
+            | Measure::WarmupNs => Unit::Ns,
+            Measure::SettleBusyPermille | Measure::SettleQuiet => Unit::Count,
             Measure::GuestRamPssBytes
             | Measure::VmmOverheadPssBytes
             | Measure::VmmOverheadRssBytes

@@ -80,6 +80,102 @@ pub struct Plan {
     /// Density sweep: stop before a step whose memory would pass this.
     #[serde(default = "default_density_budget")]
     pub density_budget_bytes: u64,
+    /// The conditions the run holds the machine in (off in runs from
+    /// before they were recorded).
+    #[serde(default)]
+    pub controls: Controls,
+}
+
+/// What the harness does to keep figures from depending on what ran before
+/// and beside them; each is recorded here and its outcome in run.json.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Controls {
+    /// Before each cell, wait until the machine is quiet (`None`: no wait).
+    #[serde(default)]
+    pub settle: Option<Settle>,
+    /// The CPUs' idle states during the run.
+    #[serde(default)]
+    pub idle: Idle,
+    /// The harness on the first CPU, instances on the others.
+    #[serde(default)]
+    pub pin: bool,
+    /// A warm sample during which the rest of the machine used more than
+    /// this share of one CPU (percent of its time window) is flagged
+    /// `disturbed` (`None`: none is).
+    #[serde(default)]
+    pub background_limit_pct: Option<f64>,
+    /// Keep sampling cells whose median is not yet this precise.
+    #[serde(default)]
+    pub precision: Option<Precision>,
+    /// Requests each new instance answers after its cold sample and before
+    /// its warm samples: checked, their latency kept as a measure of the
+    /// cold sample (`warmup_ns`), not warm samples. A new process's first
+    /// requests are slower (its code and data not yet in cache): without
+    /// them the warm median would depend on how many warm samples each
+    /// instance takes.
+    #[serde(default)]
+    pub warmup: u32,
+}
+
+/// The settle step: windows of `window` until one in which the machine,
+/// outside the harness, used less than `quiet_pct` of one CPU; at most
+/// `max_wait`, after which the cell runs anyway and says so.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Settle {
+    /// Percent of one CPU.
+    pub quiet_pct: f64,
+    /// One window.
+    pub window: Duration,
+    /// The longest wait.
+    pub max_wait: Duration,
+}
+
+impl Default for Settle {
+    fn default() -> Settle {
+        Settle {
+            quiet_pct: 10.0,
+            window: Duration::from_millis(10),
+            max_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The CPUs' idle states while the run measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Idle {
+    /// Left to the kernel: an idle CPU may halt (a VM's vCPU exits to its
+    /// host) and waking it costs time that lands in the next sample.
+    #[default]
+    Default,
+    /// Idle CPUs poll instead of halting (a PM QoS request of 0 µs wake-up
+    /// latency held on /dev/cpu_dma_latency), so that no sample pays for a
+    /// wake-up from a deep state.
+    Poll,
+}
+
+impl Idle {
+    /// Its name on the command line and in run.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Idle::Default => "default",
+            Idle::Poll => "poll",
+        }
+    }
+}
+
+/// Adaptive sample counts (`--precision`): after the planned rounds, more
+/// rounds of the cells whose median's 95% CI is wider than ±`percent` of
+/// it, until each is that precise, has `max_samples` cold samples, or the
+/// rounds have taken `max_time`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Precision {
+    /// Half-width of the CI, percent of the median.
+    pub percent: f64,
+    /// Most cold samples (rounds) per cell.
+    pub max_samples: u32,
+    /// Most time for all rounds together.
+    pub max_time: Duration,
 }
 
 fn default_density_max() -> u32 {
@@ -194,6 +290,7 @@ mod tests {
             poll: Poll::default(),
             density_max: 16,
             density_budget_bytes: 1 << 30,
+            controls: Controls::default(),
         }
     }
 

@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub trait Progress {
     /// The run begins with this many cells.
     fn begin(&mut self, _cells: u64) {}
+    /// The run adds this many cells (more rounds for precision).
+    fn more(&mut self, _cells: u64) {}
     /// A cell finished; `line` summarises it.
     fn cell_done(&mut self, _line: &str) {}
     /// Something the user should read now.
@@ -31,6 +33,9 @@ impl Progress for Lines {
     fn begin(&mut self, cells: u64) {
         self.total = cells;
     }
+    fn more(&mut self, cells: u64) {
+        self.total += cells;
+    }
     fn cell_done(&mut self, line: &str) {
         self.done += 1;
         eprintln!("[{}/{}] {line}", self.done, self.total);
@@ -46,6 +51,9 @@ pub struct Bar(ProgressBar);
 impl Progress for Bar {
     fn begin(&mut self, cells: u64) {
         self.0.set_length(cells);
+    }
+    fn more(&mut self, cells: u64) {
+        self.0.inc_length(cells);
     }
     fn cell_done(&mut self, line: &str) {
         self.0.set_message(line.to_string());

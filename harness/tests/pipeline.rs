@@ -5,11 +5,16 @@
 mod common;
 
 use std::net::SocketAddr;
+
+use clap::Parser;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use coldbench::measure::http::{Endpoint, Response};
+use coldbench::measure::machine::CpuSource;
 use coldbench::measure::proc::Memory;
+use coldbench::plan::{Controls, Precision, Settle};
+use coldbench::run::precision::Stop;
 use coldbench::targets::{
     Accounting, Availability, Context, Facts, Family, Instance, Phase, StartRequest, Started,
     Target, TargetError, Usage,
@@ -24,6 +29,8 @@ struct Mock {
     /// Behave as a shared host: figures are the host's, 1 MiB base plus 4 KiB
     /// per live tenant, and `baseline` reports the host before a new tenant.
     hosted: bool,
+    /// Start-up times, taken in turn (none: instant).
+    delays: Vec<Duration>,
 }
 
 impl Mock {
@@ -58,6 +65,9 @@ fn reply(id: &str, cold: bool, workload: &str) -> Response {
 
 impl Mock {
     fn new_instance(&mut self, req: &StartRequest) -> Started {
+        if !self.delays.is_empty() {
+            std::thread::sleep(self.delays[self.next_id as usize % self.delays.len()]);
+        }
         self.next_id += 1;
         *self.live.lock().unwrap() += 1;
         self.log
@@ -151,17 +161,23 @@ fn mocks(names: &[&str]) -> Mocks {
 }
 
 fn mocks_as(names: &[&str], hosted: bool) -> Mocks {
+    let named: Vec<(&str, &[u64])> = names.iter().map(|n| (*n, &[][..])).collect();
+    build(&named, hosted)
+}
+
+fn build(named: &[(&str, &[u64])], hosted: bool) -> Mocks {
     let live = Arc::new(Mutex::new(0));
     let log = Arc::new(Mutex::new(Vec::new()));
-    let targets = names
+    let targets = named
         .iter()
-        .map(|n| {
+        .map(|(name, ms)| {
             Box::new(Mock {
-                name: n.to_string(),
+                name: name.to_string(),
                 live: live.clone(),
                 log: log.clone(),
                 next_id: 0,
                 hosted,
+                delays: ms.iter().map(|&m| Duration::from_millis(m)).collect(),
             }) as Box<dyn Target>
         })
         .collect();
@@ -282,11 +298,19 @@ fn extra_figures_go_to_measures_csv_keyed_like_their_samples() {
     let (outcome, samples) = common::run_in(dir.path(), plan, targets);
     let measures =
         coldbench::results::read_measures(&outcome.run_dir.join("measures.csv")).unwrap();
-    // Cold samples: the cold path's figure and the usage figure; warm: the usage figure.
+    // Cold samples: the cold path's figure and the usage figure; warm: the
+    // usage figure; every sample the machine's background beside it.
+    let background = CpuSource::detect() != CpuSource::None;
     for s in &samples {
-        let mine: Vec<_> = measures
+        let all: Vec<_> = measures
             .iter()
             .filter(|m| m.instance_id == s.instance_id && m.phase == s.phase && m.round == s.round)
+            .collect();
+        let has_background = all.iter().any(|m| m.measure == "background_cpu_ns");
+        assert_eq!(has_background, background, "{s:?}");
+        let mine: Vec<_> = all
+            .iter()
+            .filter(|m| m.measure.starts_with("mock_"))
             .map(|m| (m.measure.as_str(), m.value))
             .collect();
         let want: Vec<(&str, u64)> = match s.phase.as_str() {
@@ -297,5 +321,196 @@ fn extra_figures_go_to_measures_csv_keyed_like_their_samples() {
         mine.sort_unstable();
         assert_eq!(mine, want, "{s:?}");
     }
-    assert_eq!(measures.len(), 2 * 2 + 2);
+    assert_eq!(
+        measures.len(),
+        2 * 2 + 2 + if background { samples.len() } else { 0 }
+    );
+}
+
+#[test]
+fn the_controls_settle_every_cell_warm_up_every_instance_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, live, _) = mocks(&["m1", "m2"]);
+    let mut plan = common::plan(&["m1", "m2"], &["hello"], 3, 6, Duration::from_secs(5));
+    plan.controls = Controls {
+        settle: Some(Settle {
+            max_wait: Duration::from_millis(300),
+            ..Settle::default()
+        }),
+        warmup: 2,
+        background_limit_pct: Some(50.0),
+        ..Controls::default()
+    };
+    let (outcome, samples) = common::run_in(dir.path(), plan, targets);
+    assert_eq!(*live.lock().unwrap(), 0);
+    let info = coldbench::results::read_run_info(&outcome.run_dir).unwrap();
+    let conditions = info.conditions.expect("conditions in run.json");
+    // 2 targets × 3 rounds, each an instance cell and a host-cold cell.
+    assert_eq!(conditions.settle.cells, 12, "{conditions:?}");
+    assert!(conditions.settle.longest_ns < 2_000_000_000);
+    assert!(
+        conditions.idle.starts_with("default"),
+        "{}",
+        conditions.idle
+    );
+    assert!(conditions.placement.starts_with("not pinned"));
+    let measures =
+        coldbench::results::read_measures(&outcome.run_dir.join("measures.csv")).unwrap();
+    let count = |name: &str| measures.iter().filter(|m| m.measure == name).count();
+    if CpuSource::detect() != CpuSource::None {
+        assert_eq!(count("settle_wait_ns"), 12);
+        assert_eq!(count("settle_quiet"), 12);
+    }
+    // Two warm-ups per instance, on its cold sample; the warm samples are
+    // still the 6 planned, none of them a warm-up.
+    assert_eq!(count("warmup_ns"), 2 * 6);
+    for m in measures.iter().filter(|m| m.measure == "warmup_ns") {
+        assert_eq!(m.phase, "cold", "{m:?}");
+    }
+    for t in ["m1", "m2"] {
+        let warm = samples
+            .iter()
+            .filter(|s| s.target == t && s.phase == "warm");
+        assert_eq!(warm.count(), 6, "{t}");
+    }
+    assert_eq!(outcome.invalid, 0, "a mock on a quiet machine: {samples:?}");
+}
+
+#[test]
+fn precision_samples_a_spread_cell_until_its_bound_and_a_steady_one_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, live, _) = delayed(&[("steady", &[3]), ("jumpy", &[1, 9])]);
+    let mut plan = common::plan(
+        &["steady", "jumpy"],
+        &["hello"],
+        3,
+        3,
+        Duration::from_secs(5),
+    );
+    plan.phases = vec![Phase::Cold];
+    plan.controls.precision = Some(Precision {
+        percent: 15.0,
+        max_samples: 7,
+        max_time: Duration::from_secs(60),
+    });
+    let (outcome, samples) = common::run_in(dir.path(), plan, targets);
+    assert_eq!(*live.lock().unwrap(), 0);
+    let cold = |t: &str| {
+        samples
+            .iter()
+            .filter(|s| s.target == t && s.phase == "cold")
+            .count()
+    };
+    assert_eq!(cold("steady"), 3, "precise after the planned rounds");
+    assert_eq!(cold("jumpy"), 7, "sampled up to --max-samples");
+    let info = coldbench::results::read_run_info(&outcome.run_dir).unwrap();
+    let stops: Vec<(String, u32, Stop)> = info
+        .precision
+        .iter()
+        .map(|c| (c.target.clone(), c.cold_samples, c.stopped))
+        .collect();
+    assert_eq!(
+        stops,
+        [
+            ("steady".to_string(), 3, Stop::Converged),
+            ("jumpy".to_string(), 7, Stop::MaxSamples)
+        ]
+    );
+    // Every sample came from its own new instance, as in the planned rounds.
+    let mut ids: Vec<&str> = samples.iter().map(|s| s.instance_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), samples.len());
+}
+
+/// Mocks whose instances take `ms[i % len]` milliseconds to start.
+fn delayed(named: &[(&str, &[u64])]) -> Mocks {
+    build(named, false)
+}
+
+#[test]
+fn drift_compares_runs_of_one_plan_saves_its_table_and_the_report_shows_it() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let runs: Vec<std::path::PathBuf> = dirs
+        .iter()
+        .map(|d| {
+            let (targets, _, _) = delayed(&[("process", &[1]), ("m1", &[3])]);
+            let mut plan =
+                common::plan(&["process", "m1"], &["hello"], 3, 3, Duration::from_secs(5));
+            plan.phases = vec![Phase::Cold, Phase::Warm];
+            common::run_in(d.path(), plan, targets).0.run_dir
+        })
+        .collect();
+    let rows = coldbench::drift::check(&runs).unwrap();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{:?} {} {}", r.figure, r.target, r.phase))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "P50 process cold",
+            "P50 process warm",
+            "P50 m1 cold",
+            "P50 m1 warm",
+            "Ratio m1 cold",
+            "Ratio m1 warm"
+        ]
+    );
+    let cold_ratio = &rows[4];
+    assert_eq!(cold_ratio.runs, 2);
+    // A 3 ms start against a 1 ms one, in both runs.
+    assert!((2.0..4.5).contains(&cold_ratio.median), "{cold_ratio:?}");
+    assert!(cold_ratio.spread_pct >= 0.0 && cold_ratio.min <= cold_ratio.max);
+
+    // The CLI prints the table, saves it, and the report of either run shows it.
+    let cli = coldbench::cli::Cli::try_parse_from(
+        ["coldbench", "drift", "--save"]
+            .into_iter()
+            .map(String::from)
+            .chain(runs.iter().map(|r| r.display().to_string())),
+    )
+    .unwrap();
+    assert_eq!(
+        coldbench::cli::dispatch(cli).unwrap(),
+        std::process::ExitCode::SUCCESS
+    );
+    let out = tempfile::tempdir().unwrap();
+    coldbench::report::render(&runs[0], out.path()).unwrap();
+    let page = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(page.contains("Drift across runs"), "no drift section");
+    assert!(page.contains("m1 ÷ process hello cold"));
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.contains("**Drift across runs**"));
+
+    // A spread limit of 0 % fails on any movement; one run is no drift check.
+    let strict = coldbench::cli::Cli::try_parse_from(
+        ["coldbench", "drift", "--max-spread", "0"]
+            .into_iter()
+            .map(String::from)
+            .chain(runs.iter().map(|r| r.display().to_string())),
+    )
+    .unwrap();
+    let moved = rows
+        .iter()
+        .any(|r| r.figure == coldbench::drift::Figure::Ratio && r.spread_pct > 0.0);
+    let code = coldbench::cli::dispatch(strict).unwrap();
+    assert_eq!(code == std::process::ExitCode::from(1), moved);
+    assert!(coldbench::cli::Cli::try_parse_from(["coldbench", "drift", "one"]).is_err());
+}
+
+#[test]
+fn drift_refuses_runs_of_other_plans() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let runs: Vec<std::path::PathBuf> = dirs
+        .iter()
+        .zip(["hello", "palindrome-small"])
+        .map(|(d, w)| {
+            let (targets, _, _) = mocks(&["m1"]);
+            let plan = common::plan(&["m1"], &[w], 1, 1, Duration::from_secs(5));
+            common::run_in(d.path(), plan, targets).0.run_dir
+        })
+        .collect();
+    let e = coldbench::drift::check(&runs).unwrap_err().to_string();
+    assert!(e.contains("same --workloads and --phases"), "{e}");
 }

@@ -83,6 +83,8 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
         calibration: None,
         warnings: vec![],
         density_notes: vec![],
+        conditions: None,
+        precision: vec![],
     };
     (info, samples)
 }

@@ -65,6 +65,8 @@ fn run_info() -> RunInfo {
         calibration: None,
         warnings: vec![],
         density_notes: vec![],
+        conditions: None,
+        precision: vec![],
     }
 }
 

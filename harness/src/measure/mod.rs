@@ -4,4 +4,5 @@
 pub mod calibrate;
 pub mod cgroup;
 pub mod http;
+pub mod machine;
 pub mod proc;

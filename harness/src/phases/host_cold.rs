@@ -19,9 +19,11 @@ impl CellPhase for HostCold {
                 .warnings
                 .push(format!("{} (stopping the host): {e}", cell.rec.target));
         }
+        let before = cell.probe();
         let asked_at = Instant::now();
         match target.host_cold(&cell.request(asked_at)) {
             Ok(started) => {
+                let answered = cell.probe();
                 let usage = target.measure(&started.instance);
                 cell.record_new(
                     Phase::HostCold,
@@ -29,6 +31,7 @@ impl CellPhase for HostCold {
                     &started.response,
                     usage,
                     &started.measures,
+                    (&before, &answered),
                 );
                 cell.stop(target, started.instance);
             }

@@ -17,10 +17,13 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::measure::http::Response;
+use crate::measure::machine::{CpuSource, Probe};
 use crate::measure::proc::Memory;
+use crate::measures::Measure;
 use crate::plan::{CellKind, Plan};
 use crate::protocol::{self, Expect};
 use crate::results::{MeasureRow, Sample};
+use crate::run::conditions::Settled;
 use crate::spec::Spec;
 use crate::stats;
 use crate::targets::{Measures, StartRequest, Target, Usage};
@@ -52,6 +55,13 @@ pub fn for_cell(kind: CellKind, target: &dyn Target) -> Box<dyn CellPhase> {
         CellKind::HostCold => Box::new(host_cold::HostCold),
     }
 }
+
+/// How a flagged sample's error begins when it was flagged for background
+/// CPU, not for its answer: the report counts these apart.
+pub const DISTURBED: &str = "disturbed";
+
+/// Background below this never flags a sample (see [`CellRun::background`]).
+pub const DISTURBED_FLOOR_NS: u64 = 200_000;
 
 /// What a cell produced, handed to the sink by value.
 #[derive(Debug, Default)]
@@ -164,6 +174,8 @@ pub struct CellRun<'a> {
     pub seen: &'a mut HashSet<String>,
     /// Set to stop early.
     pub cancel: &'a AtomicBool,
+    /// Where the machine's CPU time is read (the samples' background).
+    pub cpu: CpuSource,
     /// What the cell produced so far.
     pub out: CellOutput,
 }
@@ -186,6 +198,69 @@ impl CellRun<'_> {
         self.out.samples.push(sample);
     }
 
+    /// The settle step before this cell, as measures of its first sample.
+    pub(crate) fn settled(&mut self, s: &Settled) {
+        self.attach(Measure::SettleWaitNs, s.waited.as_nanos() as u64);
+        self.attach(Measure::SettleBusyPermille, s.busy_permille);
+        self.attach(Measure::SettleQuiet, u64::from(s.quiet));
+    }
+
+    /// A figure of the cell's first sample (when it has one).
+    pub(crate) fn attach(&mut self, measure: Measure, value: u64) {
+        let Some(first) = self.out.samples.first() else {
+            return;
+        };
+        self.out.measures.push(MeasureRow {
+            run_id: first.run_id.clone(),
+            round: first.round,
+            target: first.target.clone(),
+            workload: first.workload.clone(),
+            phase: first.phase.clone(),
+            instance_id: first.instance_id.clone(),
+            measure: measure.as_str().to_string(),
+            value,
+        });
+    }
+
+    /// The machine's and the harness's CPU time now.
+    pub(crate) fn probe(&self) -> Probe {
+        Probe::now(self.cpu)
+    }
+
+    /// The background from `before` to `after` (all CPU time but the
+    /// harness's and `instance_ns`) as a measure. A valid warm sample under
+    /// more of it than the plan allows is flagged `disturbed`: more than the
+    /// limit's share of one CPU over the sample's window, and more than
+    /// [`DISTURBED_FLOOR_NS`] (below it the machine's and the instance's
+    /// CPU clocks, brought up to date at different moments, disagree by as
+    /// much).
+    pub(crate) fn background(
+        &self,
+        sample: &mut Sample,
+        extra: &mut Measures,
+        (before, after): (&Probe, &Probe),
+        instance_ns: Option<u64>,
+    ) {
+        let Some(bg) = after.background_since(before, instance_ns) else {
+            return;
+        };
+        extra.push(Measure::BackgroundCpuNs.with(bg));
+        let window = after.ns_since(before);
+        let limit = self.plan.controls.background_limit_pct;
+        let judged = sample.valid && sample.phase == Phase::Warm.as_str();
+        if let Some(limit) = limit.filter(|_| judged && bg > DISTURBED_FLOOR_NS) {
+            let pct = bg as f64 / window.max(1) as f64 * 100.0;
+            if pct > limit {
+                sample.valid = false;
+                sample.error = format!(
+                    "{DISTURBED}: the rest of the machine used {} of CPU in this sample's {} ({pct:.0}% of one CPU, limit {limit}%)",
+                    human_ns(bg),
+                    human_ns(window)
+                );
+            }
+        }
+    }
+
     pub(crate) fn request(&self, asked_at: Instant) -> StartRequest<'_> {
         StartRequest {
             tenant: &self.tenant,
@@ -203,19 +278,22 @@ impl CellRun<'_> {
         response: &Response,
         usage: Usage,
         cold_path: &Measures,
+        window: (&Probe, &Probe),
     ) -> Option<String> {
         let latency = response.received_at.saturating_duration_since(asked_at);
         let seen_before = protocol::parse(response.status, &response.body)
             .map(|r| self.seen.contains(&r.instance))
             .unwrap_or(false);
-        let extra: Measures = cold_path.iter().chain(&usage.extra).cloned().collect();
-        let s = self.rec.judged(
+        let mut extra: Measures = cold_path.iter().chain(&usage.extra).cloned().collect();
+        let instance_ns = usage.cpu_ns;
+        let mut s = self.rec.judged(
             phase,
             latency,
             response,
             usage,
             Expect::NewInstance { seen_before },
         );
+        self.background(&mut s, &mut extra, window, instance_ns);
         let id = (!s.instance_id.is_empty()).then(|| s.instance_id.clone());
         if let Some(id) = &id {
             self.seen.insert(id.clone());

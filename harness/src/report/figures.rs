@@ -7,6 +7,8 @@ mod density;
 mod measures;
 mod timing;
 
+pub(crate) use timing::round_pairs;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -84,6 +86,8 @@ pub struct Totals {
     pub valid: usize,
     /// Flagged.
     pub flagged: usize,
+    /// Of the flagged, those flagged for background CPU, not their answer.
+    pub disturbed: usize,
 }
 
 /// Flagged samples of one (target, workload, phase).
@@ -151,6 +155,7 @@ impl<'a> Figures<'a> {
             &workloads,
             &emulated,
             &compute,
+            &baseline_disturbed(samples, measures),
             run.plan.seed,
         );
         let mut figures = Figures {
@@ -322,6 +327,20 @@ impl<'a> Figures<'a> {
     }
 }
 
+/// The baseline's (workload, phase, round)s that were disturbed: a sample
+/// flagged for background CPU, or a cell the settle step could not quiet.
+fn baseline_disturbed(samples: &[Sample], measures: &[&MeasureRow]) -> timing::Disturbed {
+    let flagged = samples
+        .iter()
+        .filter(|s| s.target == BASELINE && s.error.starts_with(crate::phases::DISTURBED))
+        .map(|s| (s.workload.clone(), s.phase.clone(), s.round));
+    let unsettled = measures
+        .iter()
+        .filter(|m| m.target == BASELINE && Measure::SettleQuiet.is(&m.measure) && m.value == 0)
+        .map(|m| (m.workload.clone(), m.phase.clone(), m.round));
+    flagged.chain(unsettled).collect()
+}
+
 /// Valid samples of (target, workload, phase).
 pub fn valid<'a>(
     samples: &'a [Sample],
@@ -340,6 +359,10 @@ fn totals(samples: &[Sample]) -> Totals {
         samples: samples.len(),
         valid,
         flagged: samples.len() - valid,
+        disturbed: samples
+            .iter()
+            .filter(|s| s.error.starts_with(crate::phases::DISTURBED))
+            .count(),
     }
 }
 

@@ -114,6 +114,10 @@ fn tables(out: &mut String, m: &ReportModel) {
 
 /// Density notes, flagged and unmeasured targets, the harness and machine.
 fn notes(out: &mut String, m: &ReportModel) {
+    if let Some(d) = &m.drift {
+        out.push_str("\n**Drift across runs** (`coldbench drift --save`)\n\n");
+        out.push_str(&crate::drift::markdown(&d.rows, d.runs));
+    }
     for n in &m.run.density_notes {
         let _ = writeln!(out, "\n_{n}_");
     }
@@ -133,11 +137,16 @@ fn notes(out: &mut String, m: &ReportModel) {
             let _ = writeln!(out, "- {name}: {why}");
         }
     }
-    for (k, v) in m
-        .harness
-        .iter()
-        .filter(|(k, _)| k == "harness overhead" || k == "plan")
-    {
+    for (k, v) in m.harness.iter().filter(|(k, _)| {
+        [
+            "harness overhead",
+            "plan",
+            "settle",
+            "idle states",
+            "precision",
+        ]
+        .contains(&k.as_str())
+    }) {
         let _ = writeln!(out, "\n_{k}: {v}_");
     }
     let f = &m.run.fingerprint;

@@ -98,7 +98,8 @@ pub fn render(run_dir: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
 
     // Computed once: the page, the summary and the charts show these figures.
     let figures = figures::Figures::compute(&run, &samples, &measures, &density, &rows);
-    let model = model::ReportModel::from_figures(&figures);
+    let mut model = model::ReportModel::from_figures(&figures);
+    model.drift = crate::drift::read(run_dir).and_then(|rows| model::DriftView::of(&rows));
     let write_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| ReportError::Write { path, source }

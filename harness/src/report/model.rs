@@ -66,6 +66,26 @@ pub struct ReportModel {
     pub cost_models: Vec<(String, String)>,
     /// When and how the prices were read.
     pub prices_read: String,
+    /// drift.csv, when `coldbench drift --save` wrote one into the run.
+    pub drift: Option<DriftView>,
+}
+
+/// The drift check this run was part of, formatted.
+#[derive(Debug, Serialize)]
+pub struct DriftView {
+    /// Runs compared.
+    pub runs: usize,
+    /// One row per figure: name, each run's value, spread.
+    pub rows: Vec<(String, Vec<String>, String)>,
+}
+
+impl DriftView {
+    /// From drift.csv's rows.
+    pub fn of(rows: &[crate::drift::DriftRow]) -> Option<DriftView> {
+        let runs = rows.first()?.values.split(';').count();
+        let rows = rows.iter().map(crate::drift::formatted).collect();
+        Some(DriftView { runs, rows })
+    }
 }
 
 impl ReportModel {
@@ -112,6 +132,7 @@ impl ReportModel {
             costs: cost::rows(&f.costs),
             cost_models: cost::models(&f.prices),
             prices_read: cost::read(&f.prices),
+            drift: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::{MeasureRow, Sample, SummaryRow};
 
 /// A valid sample of round `round`, instance `i<round>`.
-pub(super) fn sample(round: u32, phase: &str, latency_ns: u64) -> Sample {
+pub(crate) fn sample(round: u32, phase: &str, latency_ns: u64) -> Sample {
     Sample {
         run_id: "r".into(),
         round,

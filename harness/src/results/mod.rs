@@ -18,7 +18,7 @@ mod rows;
 mod write;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use folder::{check_run_dir, read_run_info, ResultsError};
 pub use read::{
@@ -29,4 +29,6 @@ pub use rows::{
     valid_measures, DensityRow, MeasureRow, RunInfo, RunStatus, Sample, SummaryRow, TargetInfo,
     DENSITY_COLUMNS, MEASURE_COLUMNS, SAMPLE_COLUMNS, SUMMARY_COLUMNS,
 };
-pub use write::{create_run_dir, point_latest, write_run_info, write_summary, RowWriter};
+pub use write::{
+    create_run_dir, point_latest, write_rows, write_run_info, write_summary, RowWriter,
+};

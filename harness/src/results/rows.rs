@@ -243,6 +243,14 @@ pub struct RunInfo {
     /// Where and why each density sweep ended.
     #[serde(default)]
     pub density_notes: Vec<String>,
+    /// What the plan's controls did (settle, idle states, placement);
+    /// absent in runs from before they existed.
+    #[serde(default)]
+    pub conditions: Option<crate::run::conditions::Conditions>,
+    /// Per cell, when the plan asked for a precision: how many rounds it
+    /// took and why it stopped.
+    #[serde(default)]
+    pub precision: Vec<crate::run::precision::CellPrecision>,
 }
 
 /// Columns of samples.csv, in DESIGN.md's order and [`Sample`]'s field

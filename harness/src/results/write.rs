@@ -78,6 +78,11 @@ impl<T: Serialize> RowWriter<T> {
 
 /// Writes summary.csv.
 pub fn write_summary(path: &Path, rows: &[SummaryRow]) -> Result<(), ResultsError> {
+    write_rows(path, rows)
+}
+
+/// Writes `rows` as a CSV file with a header from their fields.
+pub fn write_rows<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), ResultsError> {
     let csv_err = csv_err(path);
     let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
     for row in rows {

@@ -5,7 +5,9 @@
 //! density phase follows the rounds. The scheduler knows no target and no
 //! phase's rules.
 
+pub mod conditions;
 pub mod folder;
+pub mod precision;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -14,14 +16,16 @@ use std::sync::Arc;
 
 use crate::fingerprint::{harness_version, Fingerprint};
 use crate::measure::calibrate;
+use crate::measure::machine::CpuSource;
 use crate::paths::Paths;
 use crate::phases::{self, CellOutput, CellRun, Recorder};
-use crate::plan::Plan;
+use crate::plan::{Cell, Idle, Plan};
 use crate::progress::Progress;
 use crate::results::{self, ResultsError, RunInfo, RunStatus, TargetInfo};
 use crate::spec::Spec;
 use crate::targets::{Availability, Context, Target};
 use crate::vocab::Phase;
+use conditions::{Conditions, IdleHold, Placement, SettleTotals};
 use folder::RunFolder;
 
 /// What to run and where to write it.
@@ -88,6 +92,21 @@ pub fn execute(
         cancel: req.cancel.clone(),
     };
 
+    // The controls come first: the hosts prepare starts are placed too.
+    let controls = &req.plan.controls;
+    let placement = if controls.pin {
+        Placement::pin()
+    } else {
+        "not pinned: the kernel places the harness and the instances".into()
+    };
+    let idle = IdleHold::hold(controls.idle);
+    let cpu = CpuSource::detect();
+    let conditions = Conditions {
+        cpu_source: cpu.describe().into(),
+        idle: idle.described.clone(),
+        placement,
+        settle: SettleTotals::default(),
+    };
     let (mut active, infos) = prepare_all(targets, &ctx, progress);
     let info = RunInfo {
         run_id: run_id.clone(),
@@ -102,6 +121,8 @@ pub fn execute(
         calibration: None,
         warnings: Vec::new(),
         density_notes: Vec::new(),
+        conditions: Some(conditions),
+        precision: Vec::new(),
     };
     let skipped: Vec<(String, String)> = info
         .targets
@@ -124,7 +145,10 @@ pub fn execute(
 
     let mut plan = req.plan.clone();
     plan.targets = active.iter().map(|t| t.name().to_string()).collect();
-    let mut status = rounds(&req, &plan, &mut active, &mut folder, progress)?;
+    if controls.idle != Idle::Default && !idle.held() {
+        folder.warn(format!("idle states {}", idle.described), progress);
+    }
+    let mut status = rounds(&req, &plan, cpu, &mut active, &mut folder, progress)?;
     if plan.has(Phase::Density)
         && status == RunStatus::Complete
         && !phases::density::run(&mut active, &plan, &req.cancel, &mut folder, progress)?
@@ -138,6 +162,7 @@ pub fn execute(
     }
     progress.finish();
 
+    drop(idle);
     folder.finish(&plan, status)?;
     let all = folder.samples();
     Ok(RunOutcome {
@@ -150,57 +175,140 @@ pub fn execute(
     })
 }
 
-/// The rounds: each cell's phase on its target, each cell's rows to the sink.
+/// The rounds: each cell's phase on its target, each cell's rows to the
+/// sink; then, when the plan asks for a precision, more rounds of the cells
+/// that have not reached it.
 fn rounds(
     req: &RunRequest,
     plan: &Plan,
+    cpu: CpuSource,
     active: &mut [Box<dyn Target>],
     folder: &mut RunFolder,
     progress: &mut dyn Progress,
 ) -> Result<RunStatus, RunError> {
-    let rounds = plan.rounds(|i| active[i].phases().contains(&Phase::HostCold));
-    progress.begin(rounds.iter().map(|r| r.len() as u64).sum());
+    let planned = plan.rounds(|i| active[i].phases().contains(&Phase::HostCold));
+    progress.begin(planned.iter().map(|r| r.len() as u64).sum());
     folder.begin_samples()?;
-    let run_id = folder.info().run_id.clone();
-    let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); active.len()];
-    let mut tenant = 0u64;
-    for (round, cells) in rounds.iter().enumerate() {
-        for cell in cells {
-            if req.cancel.load(Ordering::Relaxed) {
-                return Ok(RunStatus::Interrupted);
+    let started = std::time::Instant::now();
+    let mut cells = Cells {
+        req,
+        plan,
+        cpu,
+        run_id: folder.info().run_id.clone(),
+        seen: vec![HashSet::new(); active.len()],
+        tenant: 0,
+        totals: SettleTotals::default(),
+    };
+    let mut status = RunStatus::Complete;
+    'planned: for (round, list) in planned.iter().enumerate() {
+        for cell in list {
+            if !cells.run(active, folder, progress, *cell, round, planned.len())? {
+                status = RunStatus::Interrupted;
+                break 'planned;
             }
-            tenant += 1;
-            let target = active[cell.target].as_mut();
-            let mut cell_run = CellRun {
-                rec: Recorder {
-                    run_id: &run_id,
-                    round: round as u32,
-                    target: target.name().to_string(),
-                    family: target.family().as_str(),
-                    workload: &plan.workloads[cell.workload],
-                    accel: target.accel().to_string(),
-                    spec: req.spec,
-                },
-                plan,
-                tenant: format!("t{tenant}"),
-                seen: &mut seen[cell.target],
-                cancel: &req.cancel,
-                out: CellOutput::default(),
-            };
-            phases::for_cell(cell.kind, target).run(&mut cell_run, target);
-            let name = target.name().to_string();
-            cell_run.out.warnings.extend(
-                target
-                    .take_notes()
-                    .into_iter()
-                    .map(|n| format!("{name}: {n}")),
-            );
-            let line = cell_run.describe(round, rounds.len());
-            folder.cell(cell_run.out, progress)?;
-            progress.cell_done(&line);
         }
     }
-    Ok(RunStatus::Complete)
+    if let (Some(want), RunStatus::Complete) = (plan.controls.precision, status) {
+        let mut round = planned.len();
+        loop {
+            let assessed = precision::assess(folder.samples(), plan, &want, started.elapsed());
+            let mut open: Vec<Cell> = assessed
+                .iter()
+                .filter(|c| c.open())
+                .map(|c| c.cell(plan))
+                .collect();
+            folder.info_mut().precision = assessed;
+            if open.is_empty() {
+                break;
+            }
+            precision::shuffle(&mut open, plan.seed, round);
+            progress.more(open.len() as u64);
+            for cell in open {
+                if !cells.run(active, folder, progress, cell, round, round + 1)? {
+                    status = RunStatus::Interrupted;
+                    break;
+                }
+            }
+            if status == RunStatus::Interrupted {
+                break;
+            }
+            round += 1;
+        }
+    }
+    if let Some(c) = folder.info_mut().conditions.as_mut() {
+        c.settle = cells.totals;
+    }
+    Ok(status)
+}
+
+/// What the cells of a run share: the run, the instance ids each target
+/// showed, the tenant counter and the settle steps' totals.
+struct Cells<'r> {
+    req: &'r RunRequest<'r>,
+    plan: &'r Plan,
+    cpu: CpuSource,
+    run_id: String,
+    seen: Vec<HashSet<String>>,
+    tenant: u64,
+    totals: SettleTotals,
+}
+
+impl Cells<'_> {
+    /// Settles, runs one cell and hands its rows to the sink; `false` when
+    /// the run was cancelled before it.
+    fn run(
+        &mut self,
+        active: &mut [Box<dyn Target>],
+        folder: &mut RunFolder,
+        progress: &mut dyn Progress,
+        cell: Cell,
+        round: usize,
+        rounds: usize,
+    ) -> Result<bool, RunError> {
+        let (req, plan) = (self.req, self.plan);
+        if req.cancel.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        self.tenant += 1;
+        let settled = plan
+            .controls
+            .settle
+            .and_then(|cfg| conditions::settle(&cfg, self.cpu, &req.cancel));
+        let target = active[cell.target].as_mut();
+        let mut cell_run = CellRun {
+            rec: Recorder {
+                run_id: &self.run_id,
+                round: round as u32,
+                target: target.name().to_string(),
+                family: target.family().as_str(),
+                workload: &plan.workloads[cell.workload],
+                accel: target.accel().to_string(),
+                spec: req.spec,
+            },
+            plan,
+            tenant: format!("t{}", self.tenant),
+            seen: &mut self.seen[cell.target],
+            cancel: &req.cancel,
+            cpu: self.cpu,
+            out: CellOutput::default(),
+        };
+        phases::for_cell(cell.kind, target).run(&mut cell_run, target);
+        if let Some(s) = settled {
+            cell_run.settled(&s);
+            self.totals.add(&s);
+        }
+        let name = target.name().to_string();
+        cell_run.out.warnings.extend(
+            target
+                .take_notes()
+                .into_iter()
+                .map(|n| format!("{name}: {n}")),
+        );
+        let line = cell_run.describe(round, rounds);
+        folder.cell(cell_run.out, progress)?;
+        progress.cell_done(&line);
+        Ok(true)
+    }
 }
 
 /// Availability, then untimed preparation, of every target.

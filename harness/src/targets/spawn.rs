@@ -2,6 +2,7 @@
 //! its own, its output appended to the target's log, killed with its whole
 //! group, and checked to be gone.
 
+use crate::run::conditions::Placement;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -119,7 +120,9 @@ impl Spawned {
         env: &[(String, String)],
         log: &Log,
     ) -> Result<Spawned, TargetError> {
-        let child = Command::new(program)
+        let mut cmd = Command::new(program);
+        Placement::apply(&mut cmd);
+        let child = cmd
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

@@ -110,6 +110,7 @@ pub fn plan(
         poll: Poll::default(),
         density_max: 4,
         density_budget_bytes: 1 << 30,
+        controls: Default::default(),
     }
 }
 
@@ -366,6 +367,7 @@ pub fn fixture_plan(
         poll: Poll::default(),
         density_max,
         density_budget_bytes: 1 << 30,
+        controls: Default::default(),
     }
 }
 

@@ -75,7 +75,18 @@ pub struct Paired {
     pub hi: f64,
     /// Rounds in which both targets were measured.
     pub rounds: usize,
+    /// The rounds' ratios' quartiles: how far one round's ratio strays.
+    pub q1: f64,
+    /// Upper quartile.
+    pub q3: f64,
+    /// Rounds in which the baseline's sample was disturbed (its cell
+    /// started before the machine was quiet, or it was flagged for
+    /// background CPU): their ratios are in, marked.
+    pub disturbed: usize,
 }
+
+/// The baseline's disturbed (workload, phase, round)s.
+pub(crate) type Disturbed = std::collections::BTreeSet<(String, String, u32)>;
 
 /// Compute ÷ baseline compute, or why there is none.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -195,6 +206,7 @@ pub(super) fn ratios(
     workloads: &[String],
     emulated: &[String],
     compute: &[ComputeFigure],
+    disturbed: &Disturbed,
     seed: u64,
 ) -> Vec<RatioFigure> {
     let mut out = Vec::new();
@@ -209,12 +221,28 @@ pub(super) fn ratios(
         for w in workloads {
             let mut paired = |value: fn(&Sample) -> Option<u64>, phase: Phase| {
                 let pairs = round_pairs(samples, t, w, phase, value);
+                let mut each: Vec<f64> = pairs
+                    .iter()
+                    .filter(|(_, b)| *b > 0.0)
+                    .map(|(a, b)| a / b)
+                    .collect();
+                stats::sort(&mut each);
+                let quartile = |q| stats::quantile_sorted(&each, q, stats::Rank::Nearest);
+                let hit =
+                    |r: &u32| disturbed.contains(&(w.clone(), phase.as_str().to_string(), *r));
+                let rounds_disturbed = round_numbers(samples, t, w, phase)
+                    .iter()
+                    .filter(|r| hit(r))
+                    .count();
                 stats::paired_ratio(&pairs, &mut rng, stats::BOOTSTRAP_RESAMPLES).map(
                     |(median, lo, hi)| Paired {
                         median,
                         lo,
                         hi,
                         rounds: pairs.len(),
+                        q1: quartile(0.25).unwrap_or(median),
+                        q3: quartile(0.75).unwrap_or(median),
+                        disturbed: rounds_disturbed,
                     },
                 )
             };
@@ -256,9 +284,18 @@ pub(super) fn ratios(
     out
 }
 
+/// The rounds in which `target` has a valid sample of `phase` of `workload`.
+fn round_numbers(samples: &[Sample], target: &str, workload: &str, phase: Phase) -> Vec<u32> {
+    let mut r: Vec<u32> = valid(samples, target, workload, phase.as_str())
+        .map(|s| s.round)
+        .collect();
+    r.dedup();
+    r
+}
+
 /// Per-round values of `target` and the baseline in `phase` of `workload`
 /// (the median when a round has several), paired by round.
-fn round_pairs(
+pub(crate) fn round_pairs(
     samples: &[Sample],
     target: &str,
     workload: &str,
@@ -358,7 +395,15 @@ mod tests {
         let compute = compute_figures(&samples, &targets, &workloads, &clocks);
         assert_eq!(compute[0].clock, Clock::NearTick { tick_ns: 1_000_000 });
         assert_eq!(compute[1].clock, Clock::Fine);
-        let ratios = ratios(&samples, &targets, &workloads, &[], &compute, 1);
+        let ratios = ratios(
+            &samples,
+            &targets,
+            &workloads,
+            &[],
+            &compute,
+            &Disturbed::new(),
+            1,
+        );
         assert_eq!(
             ratios[0].compute,
             ComputeRatio::BelowClock {

@@ -16,6 +16,7 @@ pub fn harness(run: &RunInfo) -> Vec<(String, String)> {
         ("plan".to_string(), plan.to_lowercase()),
         ("readiness polling".to_string(), p.poll.describe()),
     ];
+    out.extend(conditions(run));
     if let Some(c) = &run.calibration {
         out.push((
             "harness overhead".to_string(),
@@ -26,6 +27,69 @@ pub fn harness(run: &RunInfo) -> Vec<(String, String)> {
                 human_ns(c.client_p50_ns),
                 human_ns(c.client_p90_ns),
                 c.n,
+            ),
+        ));
+    }
+    out
+}
+
+/// What the plan's controls were and did: the settle step, the idle
+/// states, placement, warm-up, the background limit and the precision.
+pub fn conditions(run: &RunInfo) -> Vec<(String, String)> {
+    let c = &run.plan.controls;
+    let done = run.conditions.as_ref();
+    let settle = match (&c.settle, done) {
+        (None, _) => "off: cells ran back to back".to_string(),
+        (Some(s), Some(d)) => format!(
+            "before each cell, windows of {} until the rest of the machine used under {}% of one CPU, at most {} (the harness spinning meanwhile); {} of {} cells found quiet, waited {} in all, longest {}",
+            human_ns(s.window.as_nanos() as u64),
+            s.quiet_pct,
+            human_ns(s.max_wait.as_nanos() as u64),
+            d.settle.quiet,
+            d.settle.cells,
+            human_ns(d.settle.waited_ns),
+            human_ns(d.settle.longest_ns)
+        ),
+        (Some(_), None) => "asked for, not recorded".to_string(),
+    };
+    let mut out = vec![("settle".to_string(), settle)];
+    if let Some(d) = done {
+        out.push(("idle states".into(), d.idle.clone()));
+        out.push(("placement".into(), d.placement.clone()));
+        out.push(("machine CPU read from".into(), d.cpu_source.clone()));
+    }
+    out.push((
+        "warm-up".into(),
+        match c.warmup {
+            0 => "none: every request after the cold one is a warm sample".into(),
+            n => format!("{n} checked request(s) to each new instance between its cold sample and its warm samples (their latency: measure warmup_ns)"),
+        },
+    ));
+    out.push((
+        "background limit".into(),
+        match c.background_limit_pct {
+            None => "off: no sample is flagged for background CPU".into(),
+            Some(l) => format!(
+                "a warm sample during which the rest of the machine used over {l}% of one CPU (and over {}) is flagged disturbed; every sample's background is measure background_cpu_ns",
+                human_ns(crate::phases::DISTURBED_FLOOR_NS)
+            ),
+        },
+    ));
+    if let Some(p) = &c.precision {
+        let cells = &run.precision;
+        let count = |stop| cells.iter().filter(|x| x.stopped == stop).count();
+        use crate::run::precision::Stop;
+        out.push((
+            "precision".into(),
+            format!(
+                "sampled until the 95% CI of each median was within ±{}%, at most {} cold samples per cell and {} in all: {} cells converged, {} reached the sample bound, {} the time bound, {} were failing; per-cell counts in run.json",
+                p.percent,
+                p.max_samples,
+                human_ns(p.max_time.as_nanos() as u64),
+                count(Stop::Converged),
+                count(Stop::MaxSamples),
+                count(Stop::MaxTime),
+                count(Stop::Failing)
             ),
         ));
     }

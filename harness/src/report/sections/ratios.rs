@@ -51,10 +51,18 @@ fn paired(p: Option<Paired>) -> String {
     p.map_or_else(
         || NONE.into(),
         |p| {
-            format!(
-                "{:.2}× ({:.2}–{:.2}, {} rounds)",
-                p.median, p.lo, p.hi, p.rounds
-            )
+            let mut text = format!(
+                "{:.2}× ({:.2}–{:.2}, {} rounds; rounds' quartiles {:.2}–{:.2})",
+                p.median, p.lo, p.hi, p.rounds, p.q1, p.q3
+            );
+            if p.disturbed > 0 {
+                text.push_str(&format!(
+                    " ⚠ baseline disturbed in {} round{}",
+                    p.disturbed,
+                    if p.disturbed == 1 { "" } else { "s" }
+                ));
+            }
+            text
         },
     )
 }

@@ -1,6 +1,7 @@
 //! The runtime CLIs, run by the container targets: timed (in a cold path,
 //! with a deadline) or untimed, and the CPU they used.
 
+use crate::run::conditions::Placement;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,9 @@ pub(super) fn exec(
     log: &Log,
     deadline: Instant,
 ) -> Result<ExitStatus, String> {
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    Placement::apply(&mut cmd);
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.stdio().map_err(|e| e.to_string())?)

@@ -15,6 +15,7 @@
 pub mod serial;
 pub mod vmm;
 
+use crate::run::conditions::Placement;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -243,7 +244,9 @@ impl MicrovmTarget {
         };
         let serial_log = ctx.log_dir.join(format!("{}-{n}.serial.log", self.name));
         let log_from = log.offset();
-        let child = Command::new(&self.program)
+        let mut cmd = Command::new(&self.program);
+        Placement::apply(&mut cmd);
+        let child = cmd
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
