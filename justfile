@@ -76,6 +76,10 @@ report run="results/latest":
 compare base new *args="":
     cargo run --release -q -p coldbench -- compare {{base}} {{new}} {{args}}
 
+# How far figures moved between runs of one plan (--save: drift.csv into each, shown by its report).
+drift +runs:
+    cargo run --release -q -p coldbench -- drift {{runs}}
+
 # List targets and whether they can run here.
 targets: build
     target/release/coldbench targets

@@ -651,6 +651,14 @@ mod tests {
             &["--poll-min-us", "0"],
             &["--density-budget-mib", "0"],
             &["--density-budget-mib", "18446744073709551615"],
+            &["--settle", "maybe"],
+            &["--quiet", "-1"],
+            &["--settle-max", "0"],
+            &["--background-limit", "0"],
+            &["--background-limit", "none"],
+            &["--precision", "0"],
+            &["--max-samples", "0"],
+            &["--max-time", "-3"],
         ] {
             let argv = ["coldbench", "run"].iter().chain(bad);
             let err = Cli::try_parse_from(argv).expect_err(&bad.join(" "));
@@ -667,6 +675,11 @@ mod tests {
             err.to_string().contains("leave `warm` out of --phases"),
             "{err}"
         );
+        let err = Cli::try_parse_from(["coldbench", "run", "--idle", "deep"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["coldbench", "drift", "--max-spread", "-1", "a", "b"])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         for bad in [["--alpha", "0"], ["--alpha", "1"], ["--threshold", "-5"]] {
             let argv = ["coldbench", "compare", "a", "b"].iter().chain(&bad);
             let err = Cli::try_parse_from(argv).expect_err(&bad.join(" "));
@@ -707,6 +720,36 @@ mod tests {
                 args.poll_min_us
             ),
             (Some(1), Some(7), Some(0), 0.5, 1)
+        );
+        // The controls are on by default, and each can be turned off.
+        assert!(args.settle && !args.pin);
+        assert_eq!(
+            (args.idle, args.warmup, args.background_limit.0),
+            (Idle::Poll, 2, Some(50.0))
+        );
+        let off = Cli::try_parse_from([
+            "coldbench",
+            "run",
+            "--settle",
+            "off",
+            "--idle",
+            "default",
+            "--warmup",
+            "0",
+            "--background-limit",
+            "off",
+            "--pin",
+            "--precision",
+            "2.5",
+        ])
+        .unwrap();
+        let Command::Run(off) = off.command else {
+            panic!("not run")
+        };
+        assert!(!off.settle && off.pin);
+        assert_eq!(
+            (off.idle, off.warmup, off.background_limit.0, off.precision),
+            (Idle::Default, 0, None, Some(2.5))
         );
     }
 }

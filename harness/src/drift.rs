@@ -19,6 +19,9 @@ use crate::stats;
 use crate::units::human_ns;
 use crate::vocab::Phase;
 
+/// Bootstrap resamples of each run's CI (enough to tell overlap).
+const RESAMPLES: usize = 500;
+
 /// The file `--save` writes into each run folder.
 pub const DRIFT_FILE: &str = "drift.csv";
 
@@ -53,6 +56,9 @@ pub struct DriftRow {
     pub max: f64,
     /// (max − min) ÷ median, percent.
     pub spread_pct: f64,
+    /// The runs' 95% CIs share a point: the spread is what sampling alone
+    /// can give; when they do not, the runs measured different things.
+    pub cis_overlap: bool,
     /// Each run's value, in the order given, `;`-separated (empty: none).
     pub values: String,
 }
@@ -98,8 +104,26 @@ fn load(dir: &Path) -> Result<Run, DriftError> {
     })
 }
 
-fn row(figure: Figure, key: (&str, &str, Phase), values: Vec<Option<f64>>) -> Option<DriftRow> {
+/// One run's figure with its 95% CI.
+type Estimate = (f64, f64, f64);
+
+fn row(
+    figure: Figure,
+    key: (&str, &str, Phase),
+    estimates: Vec<Option<Estimate>>,
+) -> Option<DriftRow> {
+    let values: Vec<Option<f64>> = estimates.iter().map(|e| e.map(|(v, _, _)| v)).collect();
     let have: Vec<f64> = values.iter().flatten().copied().collect();
+    let highest_lo = estimates
+        .iter()
+        .flatten()
+        .map(|e| e.1)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let lowest_hi = estimates
+        .iter()
+        .flatten()
+        .map(|e| e.2)
+        .fold(f64::INFINITY, f64::min);
     if have.is_empty() {
         return None;
     }
@@ -120,6 +144,7 @@ fn row(figure: Figure, key: (&str, &str, Phase), values: Vec<Option<f64>>) -> Op
         } else {
             0.0
         },
+        cis_overlap: highest_lo <= lowest_hi,
         values: values
             .iter()
             .map(|v| v.map_or_else(String::new, |v| format!("{v:.4}")))
@@ -165,7 +190,10 @@ pub fn check(dirs: &[PathBuf]) -> Result<Vec<DriftRow>, DriftError> {
                         let v: Vec<u64> = valid(&r.samples, t, w, phase.as_str())
                             .filter_map(|s| s.latency_ns)
                             .collect();
-                        stats::median(&v).map(|m| m as f64)
+                        let mut rng = ChaCha8Rng::seed_from_u64(r.seed);
+                        let m = stats::median(&v)? as f64;
+                        let (lo, hi) = stats::bootstrap_median_ci(&v, &mut rng, RESAMPLES)?;
+                        Some((m, lo as f64, hi as f64))
                     })
                     .collect();
                 rows.extend(row(Figure::P50, (t, w, phase), p50));
@@ -182,7 +210,7 @@ pub fn check(dirs: &[PathBuf]) -> Result<Vec<DriftRow>, DriftError> {
                     .map(|r| {
                         let pairs = round_pairs(&r.samples, t, w, phase, |s| s.latency_ns);
                         let mut rng = ChaCha8Rng::seed_from_u64(r.seed);
-                        stats::paired_ratio(&pairs, &mut rng, 200).map(|(m, _, _)| m)
+                        stats::paired_ratio(&pairs, &mut rng, RESAMPLES)
                     })
                     .collect();
                 rows.extend(row(Figure::Ratio, (t, w, phase), ratios));
@@ -193,7 +221,7 @@ pub fn check(dirs: &[PathBuf]) -> Result<Vec<DriftRow>, DriftError> {
 }
 
 /// One row as shown: its name, each run's value (`–` where a run has
-/// none) and its spread.
+/// none) and its spread, marked `†` where the runs' CIs do not overlap.
 pub fn formatted(r: &DriftRow) -> (String, Vec<String>, String) {
     let name = match r.figure {
         Figure::P50 => format!("{} {} {} p50", r.target, r.workload, r.phase),
@@ -208,7 +236,8 @@ pub fn formatted(r: &DriftRow) -> (String, Vec<String>, String) {
             (Ok(v), Figure::Ratio) => format!("{v:.2}×"),
         })
         .collect();
-    (name, cells, format!("{:.0} %", r.spread_pct))
+    let mark = if r.cis_overlap { "" } else { " †" };
+    (name, cells, format!("{:.0} %{mark}", r.spread_pct))
 }
 
 /// The rows as a Markdown table, values in the runs' order.
@@ -226,6 +255,7 @@ pub fn markdown(rows: &[(String, Vec<String>, String)], runs: usize) -> String {
     for (name, cells, spread) in rows {
         let _ = writeln!(out, "| {name} | {} | {spread} |", cells.join(" | "));
     }
+    out.push_str("\n† the runs' 95% CIs do not overlap: more than sampling moved this figure.\n");
     out
 }
 
@@ -255,9 +285,15 @@ mod tests {
         let r = row(
             Figure::Ratio,
             ("node", "hello", Phase::Cold),
-            vec![Some(37.5), Some(33.0), None, Some(48.6)],
+            vec![
+                Some((37.5, 36.0, 39.0)),
+                Some((33.0, 31.0, 34.0)),
+                None,
+                Some((48.6, 40.0, 50.0)),
+            ],
         )
         .unwrap();
+        assert!(!r.cis_overlap, "33 ± 1.5 and 37.5 ± 1.5 do not overlap");
         assert_eq!(r.runs, 3);
         assert_eq!(r.median, 37.5);
         assert!((r.spread_pct - 41.6).abs() < 0.1, "{}", r.spread_pct);
@@ -265,9 +301,16 @@ mod tests {
         assert!(row(Figure::P50, ("a", "b", Phase::Warm), vec![None, None]).is_none());
         let t = table(&[r], 4);
         assert!(
-            t.contains("| node ÷ process hello cold | 37.50× | 33.00× | – | 48.60× | 42 % |"),
+            t.contains("| node ÷ process hello cold | 37.50× | 33.00× | – | 48.60× | 42 % † |"),
             "{t}"
         );
+        let noisy = row(
+            Figure::P50,
+            ("crun", "hello", Phase::Cold),
+            vec![Some((20.1, 16.8, 24.3)), Some((25.6, 20.5, 27.1))],
+        )
+        .unwrap();
+        assert!(noisy.cis_overlap, "{noisy:?}");
     }
 
     #[test]

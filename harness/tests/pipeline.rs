@@ -373,7 +373,11 @@ fn the_controls_settle_every_cell_warm_up_every_instance_and_are_recorded() {
             .filter(|s| s.target == t && s.phase == "warm");
         assert_eq!(warm.count(), 6, "{t}");
     }
-    assert_eq!(outcome.invalid, 0, "a mock on a quiet machine: {samples:?}");
+    // A mock answers every check; only tests beside it can flag a sample.
+    assert!(
+        samples.iter().all(common::valid_or_disturbed),
+        "{samples:?}"
+    );
 }
 
 #[test]

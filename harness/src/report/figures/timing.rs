@@ -412,4 +412,37 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn a_ratio_carries_its_rounds_quartiles_and_the_rounds_its_baseline_was_disturbed() {
+        let cold = |target: &str, round: u32, ns: u64| Sample {
+            run_id: "r".into(),
+            round,
+            target: target.into(),
+            family: "process".into(),
+            workload: "hello".into(),
+            phase: "cold".into(),
+            instance_id: format!("{target}-{round}"),
+            latency_ns: Some(ns),
+            valid: true,
+            ..Sample::default()
+        };
+        let mut samples = Vec::new();
+        for (round, ratio) in [2u64, 3, 4, 5].into_iter().enumerate() {
+            samples.push(cold(BASELINE, round as u32, 1_000));
+            samples.push(cold("w", round as u32, 1_000 * ratio));
+        }
+        let targets = ["w".to_string(), BASELINE.to_string()];
+        let workloads = ["hello".to_string()];
+        let disturbed = Disturbed::from([("hello".to_string(), "cold".to_string(), 2)]);
+        let r = ratios(&samples, &targets, &workloads, &[], &[], &disturbed, 1);
+        let p = r[0].cold.unwrap();
+        assert_eq!((p.rounds, p.disturbed), (4, 1));
+        assert_eq!(
+            (p.q1, p.q3),
+            (3.0, 4.0),
+            "nearest-rank quartiles of 2, 3, 4, 5"
+        );
+        assert!(p.q1 <= p.median && p.median <= p.q3);
+    }
 }
