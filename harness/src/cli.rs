@@ -466,16 +466,17 @@ fn look(report_dir: &std::path::Path) -> anyhow::Result<()> {
 
 fn targets() -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
-    println!("{:<18} {:<10} status", "target", "family");
+    println!("{:<18} {:<10} {:<10} status", "target", "family", "runs");
     for kind in TargetKind::ALL {
         let status = match kind.build(&paths).availability() {
             Availability::Available { version } => format!("available    {version}"),
             Availability::Unavailable { reason } => format!("unavailable: {reason}"),
         };
         println!(
-            "{:<18} {:<10} {status}",
+            "{:<18} {:<10} {:<10} {status}",
             kind.name(),
-            kind.family().as_str()
+            kind.family().as_str(),
+            kind.implementation().as_str()
         );
     }
     Ok(ExitCode::SUCCESS)

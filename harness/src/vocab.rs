@@ -42,6 +42,52 @@ impl fmt::Display for Family {
     }
 }
 
+/// What a target runs: the same workload compiled or written three ways,
+/// so that families can be compared on one implementation first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Implementation {
+    /// The Rust workload as a native binary (coldbench-fn).
+    Rust,
+    /// The JavaScript workload (workloads/js) on V8: node, workerd, deno.
+    Js,
+    /// The Rust workload compiled to wasm32.
+    RustWasm,
+}
+
+impl Implementation {
+    /// Every implementation, in report order.
+    pub const ALL: [Implementation; 3] = [
+        Implementation::Rust,
+        Implementation::Js,
+        Implementation::RustWasm,
+    ];
+
+    /// The name used in data and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Implementation::Rust => "rust",
+            Implementation::Js => "js",
+            Implementation::RustWasm => "rust-wasm",
+        }
+    }
+
+    /// What it is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Implementation::Rust => "native Rust (the static coldbench-fn server)",
+            Implementation::Js => "JavaScript (workloads/js on V8)",
+            Implementation::RustWasm => "Rust compiled to WebAssembly (guest.wasm)",
+        }
+    }
+}
+
+impl fmt::Display for Implementation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// When in an instance's life a sample is taken (DESIGN.md, Vocabulary),
 /// and the density sweep, which takes no samples but is asked for alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -78,6 +78,7 @@ fn fixture() -> (RunInfo, Vec<Sample>) {
                 accounting: None,
                 facts: Default::default(),
                 phases: vec![],
+                implementation: Some(coldbench::vocab::Implementation::Js),
             }))
             .collect(),
         calibration: None,

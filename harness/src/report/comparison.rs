@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::Implementation;
+
 const CLAIMS: &str = include_str!("../../data/claims.json");
 
 /// Reads one figure of a target.
@@ -139,6 +141,8 @@ pub struct Figure {
     pub target: String,
     /// Family.
     pub family: String,
+    /// What it runs, where run.json says.
+    pub implementation: Option<Implementation>,
     /// Under emulation?
     pub emulated: bool,
     /// Cold start, hello, p50.
@@ -173,11 +177,13 @@ pub struct Spread {
     pub worst: Option<(f64, String)>,
 }
 
-/// One family's verdict.
+/// One family's verdict (over one implementation's targets, or all).
 #[derive(Clone, Debug)]
 pub struct FamilyFigures {
     /// Family.
     pub family: String,
+    /// The implementation its targets run, when the verdict is over one.
+    pub implementation: Option<Implementation>,
     /// Cold start (hello p50).
     pub cold: Option<Spread>,
     /// Memory per tenant.
@@ -262,18 +268,41 @@ fn spread(figures: &[&Figure], pick: impl Fn(&Figure) -> Option<f64>) -> Option<
 
 const FAMILIES: [&str; 5] = ["process", "wasm", "isolate", "container", "microvm"];
 
-/// Each family's spread over the targets that ran natively.
+/// Each family's spread over the targets that ran natively, whatever they
+/// run: the comparison across implementations.
 pub fn family_figures(figures: &[Figure]) -> Vec<FamilyFigures> {
+    let all: Vec<&Figure> = figures.iter().collect();
+    verdicts(&all, None)
+}
+
+/// The same per implementation: families compared on one runtime first
+/// (native Rust in a process, a container, a VM; JS in node, workerd, deno).
+pub fn implementation_figures(figures: &[Figure]) -> Vec<FamilyFigures> {
+    Implementation::ALL
+        .into_iter()
+        .flat_map(|i| {
+            let mine: Vec<&Figure> = figures
+                .iter()
+                .filter(|f| f.implementation == Some(i))
+                .collect();
+            verdicts(&mine, Some(i))
+        })
+        .collect()
+}
+
+fn verdicts(figures: &[&Figure], implementation: Option<Implementation>) -> Vec<FamilyFigures> {
     FAMILIES
         .iter()
         .filter(|family| figures.iter().any(|f| f.family == **family))
         .map(|family| {
             let (emulated, native): (Vec<&Figure>, Vec<&Figure>) = figures
                 .iter()
+                .copied()
                 .filter(|f| f.family == *family)
                 .partition(|f| f.emulated);
             FamilyFigures {
                 family: family.to_string(),
+                implementation,
                 cold: spread(&native, |f| f.cold_ns),
                 memory: spread(&native, |f| f.memory_per_tenant_bytes),
                 cpu: spread(&native, |f| f.cpu_ns),
@@ -363,6 +392,9 @@ mod tests {
 
     fn fig(target: &str, family: &str, emulated: bool, cold_ms: f64, mem_mb: f64) -> Figure {
         Figure {
+            implementation: crate::targets::TargetKind::parse(target)
+                .ok()
+                .map(|k| k.implementation()),
             target: target.into(),
             family: family.into(),
             emulated,
@@ -487,5 +519,42 @@ mod tests {
         );
         assert_eq!(ratio_text(480.4), "480");
         assert_eq!(ratio_text(0.0021), "1/476");
+    }
+
+    #[test]
+    fn families_are_compared_within_each_implementation_first() {
+        let figures = [
+            fig("process", "process", false, 1.0, 1.0),
+            fig("node", "process", false, 60.0, 40.0),
+            fig("workerd", "isolate", false, 5.0, 2.0),
+            fig("crun", "container", false, 20.0, 0.5),
+        ];
+        let rows: Vec<(String, String, String)> = implementation_figures(&figures)
+            .iter()
+            .map(|f| {
+                let best = f.cold.as_ref().unwrap().best.1.clone();
+                (
+                    f.implementation.unwrap().as_str().into(),
+                    f.family.clone(),
+                    best,
+                )
+            })
+            .collect();
+        let want = [
+            ("rust", "process", "process"),
+            ("rust", "container", "crun"),
+            ("js", "process", "node"),
+            ("js", "isolate", "workerd"),
+        ]
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+        assert_eq!(rows, want);
+        // Across implementations the process family's best is the native one.
+        let across = family_figures(&figures);
+        assert_eq!(across[0].cold.as_ref().unwrap().best.1, "process");
+        assert_eq!(
+            across[0].cold.as_ref().unwrap().worst.as_ref().unwrap().1,
+            "node"
+        );
+        assert!(across.iter().all(|f| f.implementation.is_none()));
     }
 }

@@ -69,6 +69,8 @@ pub struct Figures<'a> {
     pub comparison: Vec<Figure>,
     /// Each family's best and worst.
     pub families: Vec<FamilyFigures>,
+    /// The same within each implementation.
+    pub by_implementation: Vec<FamilyFigures>,
     /// Each claim against the measurement.
     pub claims: Vec<ClaimFigure>,
     /// The prices the costs are computed with.
@@ -175,6 +177,7 @@ impl<'a> Figures<'a> {
             emulated,
             comparison: Vec::new(),
             families: Vec::new(),
+            by_implementation: Vec::new(),
             claims: Vec::new(),
             prices: cost::prices(),
             costs: Vec::new(),
@@ -192,6 +195,7 @@ impl<'a> Figures<'a> {
             .map(|(t, &m)| figures.comparison_figure(t, m, measures))
             .collect();
         figures.families = comparison::family_figures(&figures.comparison);
+        figures.by_implementation = comparison::implementation_figures(&figures.comparison);
         figures.claims = comparison::claim_figures(&figures.comparison);
         figures.costs = cost::figures(figures.usages(&memory), &figures.prices);
         figures
@@ -274,6 +278,7 @@ impl<'a> Figures<'a> {
         Figure {
             target: t.to_string(),
             family: info.map(|x| x.family.clone()).unwrap_or_default(),
+            implementation: info.and_then(|x| x.implementation),
             emulated: self.emulated.iter().any(|e| e == t),
             cold_ns: p50(Phase::Cold, |r| r.p50_ns),
             memory_per_tenant_bytes: memory.filter(|_| keeps),
@@ -417,6 +422,7 @@ mod tests {
             accounting: None,
             facts: Default::default(),
             phases: phases.iter().map(|p| p.to_string()).collect(),
+            implementation: None,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct ReportModel {
     pub density: Vec<DensityView>,
     /// The comparison page: one row per family.
     pub families: Vec<FamilyRow>,
+    /// The same, one row per (implementation, family).
+    pub by_implementation: Vec<FamilyRow>,
     /// The comparison page: each claim against the measurement.
     pub claims: Vec<ClaimRow>,
     /// $ per million invocations under each billing model.
@@ -128,6 +130,7 @@ impl ReportModel {
             emulated: f.emulated.clone(),
             density: sections::density::build(f),
             families: comparison::families(&f.families),
+            by_implementation: comparison::families(&f.by_implementation),
             claims: comparison::claims(&f.claims),
             costs: cost::rows(&f.costs),
             cost_models: cost::models(&f.prices),

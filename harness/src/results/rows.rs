@@ -213,6 +213,10 @@ pub struct TargetInfo {
     /// its first request); empty in runs from before it was recorded.
     #[serde(default)]
     pub phases: Vec<String>,
+    /// What it runs (`rust`, `js`, `rust-wasm`); absent for runs from before
+    /// it was recorded and for targets outside the registry.
+    #[serde(default)]
+    pub implementation: Option<crate::vocab::Implementation>,
 }
 
 /// run.json.

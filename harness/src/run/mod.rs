@@ -23,7 +23,7 @@ use crate::plan::{Cell, Idle, Plan};
 use crate::progress::Progress;
 use crate::results::{self, ResultsError, RunInfo, RunStatus, TargetInfo};
 use crate::spec::Spec;
-use crate::targets::{Availability, Context, Target};
+use crate::targets::{Availability, Context, Target, TargetKind};
 use crate::vocab::Phase;
 use conditions::{Conditions, IdleHold, Placement, SettleTotals};
 use folder::RunFolder;
@@ -330,6 +330,7 @@ fn prepare_all(
             accounting: Some(t.accounting()),
             facts: Default::default(),
             phases: t.phases().iter().map(|p| p.as_str().to_string()).collect(),
+            implementation: TargetKind::parse(t.name()).ok().map(|k| k.implementation()),
         };
         match t.availability() {
             Availability::Unavailable { reason } => {

@@ -24,7 +24,7 @@ use crate::measure::http::{Conn, Endpoint, HttpError, Poll, Response};
 use crate::measure::proc::Memory;
 use crate::paths::Paths;
 
-pub use crate::vocab::{Family, Phase};
+pub use crate::vocab::{Family, Implementation, Phase};
 
 /// Can this target run here?
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -341,6 +341,20 @@ impl TargetKind {
             | TargetKind::WorkerdWasm => Family::Isolate,
             TargetKind::Container(..) => Family::Container,
             TargetKind::Microvm(_) => Family::Microvm,
+        }
+    }
+
+    /// What it runs.
+    pub fn implementation(self) -> Implementation {
+        match self {
+            TargetKind::Process | TargetKind::Container(..) | TargetKind::Microvm(_) => {
+                Implementation::Rust
+            }
+            TargetKind::Node
+            | TargetKind::Workerd
+            | TargetKind::WorkerdProcess
+            | TargetKind::Deno => Implementation::Js,
+            TargetKind::Wasm(_) | TargetKind::WorkerdWasm => Implementation::RustWasm,
         }
     }
 

@@ -404,5 +404,8 @@ pub fn fixture_target(name: &str, family: &str, phases: &[&str]) -> coldbench::r
         accounting: None,
         facts: Default::default(),
         phases: phases.iter().map(|p| p.to_string()).collect(),
+        implementation: coldbench::targets::TargetKind::parse(name)
+            .ok()
+            .map(|k| k.implementation()),
     }
 }

@@ -12,6 +12,8 @@ use crate::units::{self, human_bytes, human_ns};
 pub struct FamilyRow {
     /// Family.
     pub family: String,
+    /// The implementation the row is over (empty: every one).
+    pub implementation: String,
     /// Cold start (hello p50): best … worst, with targets.
     pub cold: String,
     /// Memory per tenant: best … worst.
@@ -49,6 +51,10 @@ pub fn families(families: &[FamilyFigures]) -> Vec<FamilyRow> {
         .iter()
         .map(|f| FamilyRow {
             family: f.family.clone(),
+            implementation: f
+                .implementation
+                .map(|i| i.as_str().to_string())
+                .unwrap_or_default(),
             cold: spread(f.cold.as_ref(), ns),
             memory: spread(f.memory.as_ref(), bytes),
             cpu: spread(f.cpu.as_ref(), ns),
