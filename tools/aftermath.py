@@ -49,13 +49,13 @@ def proc_ticks():
     return out
 
 
-def after(target, seconds, quiet, binary):
+def after(target, seconds, quiet, binary, settle):
     if target != "idle":
         with tempfile.TemporaryDirectory() as out:
             subprocess.run(
                 [binary, "run", "--targets", target, "--workloads", "hello",
                  "--phases", "cold,warm", "--samples", "3", "--warm-samples", "3",
-                 "--settle", "off", "--no-report", "--out", out],
+                 "--settle", settle, "--no-report", "--out", out],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = proc_ticks()
     t0 = time.monotonic()
@@ -82,7 +82,8 @@ def after(target, seconds, quiet, binary):
     second = sum(windows[10:20]) / 1e6
     top = ", ".join(f"{n} {t * TICK_NS / 1e6:.0f} ms" for t, n in used[:5]) or "nothing"
     print(f"{target:16} first 0.5 s {first:7.1f} ms CPU, next 0.5 s {second:6.1f} ms, "
-          f"quiet after {'>' + str(seconds * 1000) if settled is None else settled} ms; top: {top}")
+          f"quiet after {f'>{seconds * 1000:.0f}' if settled is None else settled} ms; top: {top} "
+          f"(processes alive at both ends of the window)")
 
 
 def main():
@@ -90,10 +91,11 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--quiet", type=float, default=5.0, help="percent of one core")
     ap.add_argument("--coldbench", default=os.path.join(ROOT, "target", "release", "coldbench"))
+    ap.add_argument("--settle", default="off", help="the harness's own settle step (off: wait for nothing)")
     ap.add_argument("targets", nargs="+")
     a = ap.parse_args()
     for t in a.targets:
-        after(t, a.seconds, a.quiet, a.coldbench)
+        after(t, a.seconds, a.quiet, a.coldbench, a.settle)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def warm_requests(n, server_cpu, client_cpu):
     pid = spawn(port, server_cpu)
     try:
         first_hello(port)
-        s = socket.create_connection(("127.0.0.1", port))
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
         req = b"GET /run/hello HTTP/1.1\r\nhost: x\r\n\r\n"
         times = []
         for i in range(n + 3):
@@ -69,7 +69,10 @@ def warm_requests(n, server_cpu, client_cpu):
             s.sendall(req)
             data = b""
             while not data.endswith(b"}"):
-                data += s.recv(4096)
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError("the server closed the connection")
+                data += chunk
             if i >= 3:  # the instance's first requests warm it up
                 times.append(time.perf_counter_ns() - t0)
         s.close()
@@ -95,6 +98,8 @@ def warm(a):
                 held = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
                 os.write(held, struct.pack("i", 0))
             except OSError as e:
+                if held is not None:
+                    os.close(held)
                 print(f"{name}: cannot hold /dev/cpu_dma_latency ({e}); needs root")
                 continue
         try:

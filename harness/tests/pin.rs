@@ -18,7 +18,8 @@ fn allowed(status: &str) -> String {
 fn the_harness_keeps_one_cpu_and_what_it_starts_gets_the_others() {
     let before = allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let described = Placement::pin();
+    let placement = Placement::pin();
+    let described = placement.described.clone();
     if cpus < 2 {
         assert!(described.starts_with("not pinned"), "{described}");
         return;
@@ -32,8 +33,7 @@ fn the_harness_keeps_one_cpu_and_what_it_starts_gets_the_others() {
     assert!(!mine.contains(',') && !mine.contains('-'), "{mine}");
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "cat /proc/self/status"]);
-    Placement::apply(&mut cmd);
-    let out = cmd.output().unwrap();
+    let out = Placement::spawn(|| cmd.output()).unwrap();
     let child = allowed(&String::from_utf8_lossy(&out.stdout));
     assert!(
         !child.is_empty() && child != mine,
@@ -43,4 +43,13 @@ fn the_harness_keeps_one_cpu_and_what_it_starts_gets_the_others() {
         !child.split([',', '-']).any(|c| c == mine),
         "the child may run on the harness's CPU: {child} vs {mine}"
     );
+    // The spawning thread went back to the harness's CPU.
+    let again = allowed(&std::fs::read_to_string("/proc/thread-self/status").unwrap());
+    assert_eq!(again, mine);
+    // The run over, the harness has its CPUs back and children are not placed.
+    drop(placement);
+    let after = allowed(&std::fs::read_to_string("/proc/thread-self/status").unwrap());
+    assert_eq!(after, before);
+    let out = Placement::spawn(|| Command::new("cat").arg("/proc/self/status").output()).unwrap();
+    assert_eq!(allowed(&String::from_utf8_lossy(&out.stdout)), before);
 }

@@ -383,9 +383,9 @@ fn the_controls_settle_every_cell_warm_up_every_instance_and_are_recorded() {
 #[test]
 fn precision_samples_a_spread_cell_until_its_bound_and_a_steady_one_no_more() {
     let dir = tempfile::tempdir().unwrap();
-    let (targets, live, _) = delayed(&[("steady", &[3]), ("jumpy", &[1, 9])]);
+    let (targets, live, _) = delayed(&[("steady", &[3]), ("jumpy", &[1, 9]), ("process", &[2])]);
     let mut plan = common::plan(
-        &["steady", "jumpy"],
+        &["steady", "jumpy", "process"],
         &["hello"],
         3,
         3,
@@ -399,25 +399,37 @@ fn precision_samples_a_spread_cell_until_its_bound_and_a_steady_one_no_more() {
     });
     let (outcome, samples) = common::run_in(dir.path(), plan, targets);
     assert_eq!(*live.lock().unwrap(), 0);
-    let cold = |t: &str| {
+    let rounds = |t: &str| -> Vec<u32> {
         samples
             .iter()
             .filter(|s| s.target == t && s.phase == "cold")
-            .count()
+            .map(|s| s.round)
+            .collect()
     };
-    assert_eq!(cold("steady"), 3, "precise after the planned rounds");
-    assert_eq!(cold("jumpy"), 7, "sampled up to --max-samples");
+    assert_eq!(
+        rounds("steady"),
+        [0, 1, 2],
+        "precise after the planned rounds"
+    );
+    assert_eq!(
+        rounds("jumpy"),
+        [0, 1, 2, 3, 4, 5, 6],
+        "sampled up to --max-samples"
+    );
+    // The baseline runs in every extra round, so the ratios pair with it.
+    assert_eq!(rounds("process"), rounds("jumpy"));
     let info = coldbench::results::read_run_info(&outcome.run_dir).unwrap();
     let stops: Vec<(String, u32, Stop)> = info
         .precision
         .iter()
-        .map(|c| (c.target.clone(), c.cold_samples, c.stopped))
+        .map(|c| (c.target.clone(), c.rounds, c.stopped))
         .collect();
     assert_eq!(
         stops,
         [
             ("steady".to_string(), 3, Stop::Converged),
-            ("jumpy".to_string(), 7, Stop::MaxSamples)
+            ("jumpy".to_string(), 7, Stop::MaxSamples),
+            ("process".to_string(), 7, Stop::Converged),
         ]
     );
     // Every sample came from its own new instance, as in the planned rounds.
@@ -425,6 +437,24 @@ fn precision_samples_a_spread_cell_until_its_bound_and_a_steady_one_no_more() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), samples.len());
+}
+
+#[test]
+fn precision_on_a_warm_only_plan_counts_rounds_and_stops_at_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, _, _) = delayed(&[("m1", &[1])]);
+    let mut plan = common::plan(&["m1"], &["hello"], 2, 2, Duration::from_secs(5));
+    plan.phases = vec![Phase::Warm];
+    plan.controls.precision = Some(Precision {
+        percent: 0.000_001,
+        max_samples: 4,
+        max_time: Duration::from_secs(60),
+    });
+    let (outcome, samples) = common::run_in(dir.path(), plan, targets);
+    let info = coldbench::results::read_run_info(&outcome.run_dir).unwrap();
+    assert_eq!(info.precision[0].rounds, 4, "{:?}", info.precision);
+    assert_eq!(info.precision[0].stopped, Stop::MaxSamples);
+    assert!(samples.iter().all(|s| s.phase == "warm"));
 }
 
 /// Mocks whose instances take `ms[i % len]` milliseconds to start.

@@ -49,11 +49,17 @@ impl CpuSource {
         }
     }
 
+    /// Whether it is fine enough for one sample's background (a warm
+    /// sample lasts 10 µs to a few ms; /proc/stat moves in 10 ms ticks).
+    pub fn per_sample(self) -> bool {
+        self == CpuSource::Cpuacct
+    }
+
     /// How the figure is read, for run.json and the report.
     pub fn describe(self) -> &'static str {
         match self {
             CpuSource::Cpuacct => "the root cpuacct cgroup (cpuacct.usage, ns)",
-            CpuSource::ProcStat => "/proc/stat (non-idle clock ticks)",
+            CpuSource::ProcStat => "/proc/stat (non-idle clock ticks: the settle step only; too coarse for one sample's background)",
             CpuSource::None => "unreadable (no cpuacct cgroup, no /proc/stat)",
         }
     }

@@ -205,9 +205,11 @@ impl CellRun<'_> {
         self.attach(Measure::SettleQuiet, u64::from(s.quiet));
     }
 
-    /// A figure of the cell's first sample (when it has one).
+    /// A figure of the cell's cold (or host-cold) sample; none in a plan
+    /// that does not record it (a warm-only plan has nothing to key it by).
     pub(crate) fn attach(&mut self, measure: Measure, value: u64) {
-        let Some(first) = self.out.samples.first() else {
+        let first = self.out.samples.first();
+        let Some(first) = first.filter(|s| s.phase != Phase::Warm.as_str()) else {
             return;
         };
         self.out.measures.push(MeasureRow {
@@ -241,6 +243,9 @@ impl CellRun<'_> {
         (before, after): (&Probe, &Probe),
         instance_ns: Option<u64>,
     ) {
+        if !self.cpu.per_sample() {
+            return;
+        }
         let Some(bg) = after.background_since(before, instance_ns) else {
             return;
         };

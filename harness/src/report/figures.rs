@@ -339,10 +339,13 @@ fn baseline_disturbed(samples: &[Sample], measures: &[&MeasureRow]) -> timing::D
         .iter()
         .filter(|s| s.target == BASELINE && s.error.starts_with(crate::phases::DISTURBED))
         .map(|s| (s.workload.clone(), s.phase.clone(), s.round));
+    // A cell not quiet in time: every phase of its round.
     let unsettled = measures
         .iter()
         .filter(|m| m.target == BASELINE && Measure::SettleQuiet.is(&m.measure) && m.value == 0)
-        .map(|m| (m.workload.clone(), m.phase.clone(), m.round));
+        .flat_map(|m| {
+            Phase::SAMPLED.map(|p| (m.workload.clone(), p.as_str().to_string(), m.round))
+        });
     flagged.chain(unsettled).collect()
 }
 

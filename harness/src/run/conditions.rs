@@ -14,10 +14,8 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -49,6 +47,9 @@ pub struct SettleTotals {
     pub waited_ns: u64,
     /// The longest wait.
     pub longest_ns: u64,
+    /// The window it used (0 in runs from before it was recorded).
+    #[serde(default)]
+    pub window_ns: u64,
 }
 
 impl SettleTotals {
@@ -74,6 +75,16 @@ pub struct Settled {
     pub busy_permille: u64,
 }
 
+/// The settle step's window on `source`: the plan's, or 100 ms where the
+/// machine's CPU time comes in 10 ms ticks (/proc/stat), so that one tick
+/// is 10 % of a window, not 100 %.
+pub fn window(cfg: &Settle, source: CpuSource) -> Duration {
+    match source {
+        CpuSource::ProcStat => cfg.window.max(Duration::from_millis(100)),
+        _ => cfg.window,
+    }
+}
+
 /// Waits, in windows of `cfg.window`, until one in which everything but the
 /// harness used less than `cfg.quiet_pct` of one CPU, or `cfg.max_wait` has
 /// passed, or the run is cancelled. The harness stays on its CPU meanwhile
@@ -81,11 +92,7 @@ pub struct Settled {
 /// waking up. `None` when the machine's CPU time cannot be read.
 pub fn settle(cfg: &Settle, source: CpuSource, cancel: &AtomicBool) -> Option<Settled> {
     let start = Instant::now();
-    // /proc/stat counts in ticks (10 ms): a window of a few of them.
-    let window = match source {
-        CpuSource::ProcStat => cfg.window.max(Duration::from_millis(50)),
-        _ => cfg.window,
-    };
+    let window = window(cfg, source);
     let mut first = None;
     loop {
         let before = Probe::now(source);
@@ -162,64 +169,105 @@ impl IdleHold {
     }
 }
 
-/// Where the instances' processes run: every CPU but the harness's.
-static INSTANCE_CPUS: OnceLock<Vec<usize>> = OnceLock::new();
+/// The CPUs of `--pin` while a run holds them: the harness's one, the
+/// instances' others, and the harness's mask before.
+struct Pinned {
+    harness: nix::sched::CpuSet,
+    instances: nix::sched::CpuSet,
+    before: nix::sched::CpuSet,
+}
 
-/// CPU placement for `--pin`.
-pub struct Placement;
+static PINNED: Mutex<Option<Pinned>> = Mutex::new(None);
+
+/// CPU placement for `--pin`: while the value lives, the harness runs on the
+/// first CPU it may use and what it spawns through [`Placement::spawn`] on
+/// the others. Dropping it gives the harness back its CPUs.
+pub struct Placement {
+    /// What was done, for run.json.
+    pub described: String,
+}
+
+fn set_all_threads(set: &nix::sched::CpuSet) {
+    use nix::sched::sched_setaffinity;
+    use nix::unistd::Pid;
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
+    for task in tasks.flatten() {
+        if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
+            let _ = sched_setaffinity(Pid::from_raw(tid), set);
+        }
+    }
+}
 
 impl Placement {
     /// Pins every thread of the harness to the first CPU it may use and
-    /// keeps the others for the instances; a description for run.json.
-    pub fn pin() -> String {
-        use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    /// keeps the others for the instances.
+    pub fn pin() -> Placement {
+        use nix::sched::{sched_getaffinity, CpuSet};
         use nix::unistd::Pid;
-        let allowed = match sched_getaffinity(Pid::from_raw(0)) {
+        let not = |why: String| Placement {
+            described: format!("not pinned: {why}"),
+        };
+        let before = match sched_getaffinity(Pid::from_raw(0)) {
             Ok(set) => set,
-            Err(e) => return format!("not pinned: cannot read the harness's CPUs ({e})"),
+            Err(e) => return not(format!("cannot read the harness's CPUs ({e})")),
         };
         let cpus: Vec<usize> = (0..CpuSet::count())
-            .filter(|&c| allowed.is_set(c).unwrap_or(false))
+            .filter(|&c| before.is_set(c).unwrap_or(false))
             .collect();
-        let [harness, rest @ ..] = cpus.as_slice() else {
-            return "not pinned: no CPU is allowed".into();
+        let [first, rest @ ..] = cpus.as_slice() else {
+            return not("no CPU is allowed".into());
         };
         if rest.is_empty() {
-            return format!("not pinned: the harness may use one CPU ({harness}) only");
+            return not(format!("the harness may use one CPU ({first}) only"));
         }
-        let mut own = CpuSet::new();
-        let _ = own.set(*harness);
-        let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
-        for task in tasks.flatten() {
-            if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
-                let _ = sched_setaffinity(Pid::from_raw(tid), &own);
-            }
+        let mut harness = CpuSet::new();
+        let _ = harness.set(*first);
+        let mut instances = CpuSet::new();
+        for &c in rest {
+            let _ = instances.set(c);
         }
-        let _ = INSTANCE_CPUS.set(rest.to_vec());
+        set_all_threads(&harness);
+        *PINNED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Pinned {
+            harness,
+            instances,
+            before,
+        });
         let list: Vec<String> = rest.iter().map(|c| c.to_string()).collect();
-        format!(
-            "pinned: the harness on CPU {harness}, the processes it starts (instances, hosts, VMMs, runtime CLIs) on CPU {}; processes a daemon starts (dockerd's containers) are not placed",
-            list.join(",")
-        )
+        Placement {
+            described: format!(
+                "pinned: the harness on CPU {first}, the processes it starts (instances, hosts, VMMs, runtime CLIs) on CPU {}; processes a daemon starts (dockerd's containers) are not placed",
+                list.join(",")
+            ),
+        }
     }
 
-    /// Makes `cmd`'s process run on the instances' CPUs, when pinned.
-    pub fn apply(cmd: &mut Command) {
-        use nix::sched::{sched_setaffinity, CpuSet};
-        let Some(cpus) = INSTANCE_CPUS.get() else {
-            return;
+    /// Runs `spawn` (a `Command::spawn`) with the calling thread on the
+    /// instances' CPUs when pinned, so that the child inherits them. The
+    /// thread's mask is switched around the call rather than set in the
+    /// child (`pre_exec`), which would make std fork instead of posix_spawn
+    /// and change how every pinned instance starts.
+    pub fn spawn<T>(spawn: impl FnOnce() -> T) -> T {
+        use nix::sched::sched_setaffinity;
+        use nix::unistd::Pid;
+        let sets = PINNED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|p| (p.harness, p.instances));
+        let Some((harness, instances)) = sets else {
+            return spawn();
         };
-        let mut set = CpuSet::new();
-        for &c in cpus {
-            let _ = set.set(c);
-        }
-        // SAFETY: between fork and exec the closure only makes one system
-        // call on a set built before the fork; it allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || {
-                sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-                    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
-            });
+        let _ = sched_setaffinity(Pid::from_raw(0), &instances);
+        let out = spawn();
+        let _ = sched_setaffinity(Pid::from_raw(0), &harness);
+        out
+    }
+}
+
+impl Drop for Placement {
+    fn drop(&mut self) {
+        if let Some(p) = PINNED.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            set_all_threads(&p.before);
         }
     }
 }
@@ -227,6 +275,7 @@ impl Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn settle_waits_no_longer_than_its_bound_and_says_whether_it_was_quiet() {

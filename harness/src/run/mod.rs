@@ -21,6 +21,7 @@ use crate::paths::Paths;
 use crate::phases::{self, CellOutput, CellRun, Recorder};
 use crate::plan::{Cell, Idle, Plan};
 use crate::progress::Progress;
+use crate::report::figures::BASELINE;
 use crate::results::{self, ResultsError, RunInfo, RunStatus, TargetInfo};
 use crate::spec::Spec;
 use crate::targets::{Availability, Context, Target, TargetKind};
@@ -94,18 +95,23 @@ pub fn execute(
 
     // The controls come first: the hosts prepare starts are placed too.
     let controls = &req.plan.controls;
-    let placement = if controls.pin {
-        Placement::pin()
-    } else {
-        "not pinned: the kernel places the harness and the instances".into()
-    };
+    // Held to the end of the run: dropping it gives the harness its CPUs back.
+    let placement = controls.pin.then(Placement::pin);
     let idle = IdleHold::hold(controls.idle);
     let cpu = CpuSource::detect();
     let conditions = Conditions {
         cpu_source: cpu.describe().into(),
         idle: idle.described.clone(),
-        placement,
-        settle: SettleTotals::default(),
+        placement: placement.as_ref().map_or_else(
+            || "not pinned: the kernel places the harness and the instances".into(),
+            |p| p.described.clone(),
+        ),
+        settle: SettleTotals {
+            window_ns: controls
+                .settle
+                .map_or(0, |s| conditions::window(&s, cpu).as_nanos() as u64),
+            ..SettleTotals::default()
+        },
     };
     let (mut active, infos) = prepare_all(targets, &ctx, progress);
     let info = RunInfo {
@@ -148,6 +154,12 @@ pub fn execute(
     if controls.idle != Idle::Default && !idle.held() {
         folder.warn(format!("idle states {}", idle.described), progress);
     }
+    if controls.settle.is_some() && cpu == CpuSource::None {
+        folder.warn(
+            "settle: the machine's CPU time cannot be read (no cpuacct cgroup, no /proc/stat): cells ran without waiting for quiet".into(),
+            progress,
+        );
+    }
     let mut status = rounds(&req, &plan, cpu, &mut active, &mut folder, progress)?;
     if plan.has(Phase::Density)
         && status == RunStatus::Complete
@@ -163,6 +175,7 @@ pub fn execute(
     progress.finish();
 
     drop(idle);
+    drop(placement);
     folder.finish(&plan, status)?;
     let all = folder.samples();
     Ok(RunOutcome {
@@ -212,16 +225,12 @@ fn rounds(
         let mut round = planned.len();
         loop {
             let assessed = precision::assess(folder.samples(), plan, &want, started.elapsed());
-            let mut open: Vec<Cell> = assessed
-                .iter()
-                .filter(|c| c.open())
-                .map(|c| c.cell(plan))
-                .collect();
+            let open: Vec<_> = assessed.iter().filter(|c| c.open()).cloned().collect();
             folder.info_mut().precision = assessed;
             if open.is_empty() {
                 break;
             }
-            precision::shuffle(&mut open, plan.seed, round);
+            let open = precision::round_of(&open, plan, BASELINE, round);
             progress.more(open.len() as u64);
             for cell in open {
                 if !cells.run(active, folder, progress, cell, round, round + 1)? {
@@ -236,7 +245,10 @@ fn rounds(
         }
     }
     if let Some(c) = folder.info_mut().conditions.as_mut() {
-        c.settle = cells.totals;
+        c.settle = SettleTotals {
+            window_ns: c.settle.window_ns,
+            ..cells.totals
+        };
     }
     Ok(status)
 }
@@ -274,6 +286,9 @@ impl Cells<'_> {
             .controls
             .settle
             .and_then(|cfg| conditions::settle(&cfg, self.cpu, &req.cancel));
+        if req.cancel.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
         let target = active[cell.target].as_mut();
         let mut cell_run = CellRun {
             rec: Recorder {

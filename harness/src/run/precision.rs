@@ -2,7 +2,7 @@
 //! median is not yet known well enough, as criterion sizes its samples to a
 //! target precision. A cell is precise when the bootstrap 95% CI of its cold
 //! median, and of its warm median where it has one, is within ±`percent` of
-//! that median; it stops sampling then, or at `max_samples` cold samples,
+//! that median; it stops sampling then, or at `max_samples` rounds,
 //! or when the rounds together have taken `max_time`. Every cell's count and
 //! reason go into run.json.
 
@@ -44,8 +44,9 @@ pub struct CellPrecision {
     pub target: String,
     /// Workload.
     pub workload: String,
-    /// Cold samples taken (its rounds), valid or not.
-    pub cold_samples: u32,
+    /// Rounds it ran in (its instances, each with a cold sample where the
+    /// plan records cold), valid or not.
+    pub rounds: u32,
     /// Warm samples taken.
     pub warm_samples: u32,
     /// Half-width of the cold median's 95% CI, percent of the median.
@@ -111,6 +112,16 @@ pub fn assess(
                     .filter_map(|s| s.latency_ns)
                     .collect()
             };
+            let mut rounds: Vec<u32> = samples
+                .iter()
+                .filter(|s| {
+                    &s.target == t && &s.workload == w && s.phase != Phase::HostCold.as_str()
+                })
+                .map(|s| s.round)
+                .collect();
+            rounds.sort_unstable();
+            rounds.dedup();
+            let rounds = rounds.len() as u32;
             let cold_samples = of(Phase::Cold).count() as u32;
             let warm_samples = of(Phase::Warm).count() as u32;
             let (cold, warm) = (latencies(Phase::Cold), latencies(Phase::Warm));
@@ -123,11 +134,13 @@ pub fn assess(
             let stopped =
                 if precise(cold_ci_pct, cold_samples) && precise(warm_ci_pct, warm_samples) {
                     Stop::Converged
-                } else if cold_samples >= want.max_samples {
+                } else if rounds >= want.max_samples {
                     Stop::MaxSamples
                 } else if elapsed >= want.max_time {
                     Stop::MaxTime
-                } else if cold_samples >= plan.samples && cold.len() * 2 < cold_samples as usize {
+                } else if rounds >= plan.samples
+                    && (cold.len() + warm.len()) * 2 < (cold_samples + warm_samples) as usize
+                {
                     Stop::Failing
                 } else {
                     Stop::Open
@@ -135,7 +148,7 @@ pub fn assess(
             out.push(CellPrecision {
                 target: t.clone(),
                 workload: w.clone(),
-                cold_samples,
+                rounds,
                 warm_samples,
                 cold_ci_pct,
                 warm_ci_pct,
@@ -146,8 +159,30 @@ pub fn assess(
     out
 }
 
+/// The cells of an extra round: the open ones and, for each workload among
+/// them, the baseline's, so that every extra round pairs with the baseline
+/// (ratios pair by round); in a seeded order of their own.
+pub fn round_of(open: &[CellPrecision], plan: &Plan, baseline: &str, round: usize) -> Vec<Cell> {
+    let mut cells: Vec<Cell> = open.iter().map(|c| c.cell(plan)).collect();
+    if let Some(b) = plan.targets.iter().position(|t| t == baseline) {
+        let workloads: Vec<usize> = cells.iter().map(|c| c.workload).collect();
+        for w in workloads {
+            if !cells.iter().any(|c| c.target == b && c.workload == w) {
+                let template = cells[0];
+                cells.push(Cell {
+                    target: b,
+                    workload: w,
+                    ..template
+                });
+            }
+        }
+    }
+    shuffle(&mut cells, plan.seed, round);
+    cells
+}
+
 /// The extra round's cells in a seeded order of their own.
-pub fn shuffle(cells: &mut [Cell], seed: u64, round: usize) {
+fn shuffle(cells: &mut [Cell], seed: u64, round: usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (round as u64).rotate_left(32));
     cells.shuffle(&mut rng);
 }

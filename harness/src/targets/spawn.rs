@@ -121,15 +121,13 @@ impl Spawned {
         log: &Log,
     ) -> Result<Spawned, TargetError> {
         let mut cmd = Command::new(program);
-        Placement::apply(&mut cmd);
-        let child = cmd
-            .args(args)
+        cmd.args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.stdio()?)
             .stderr(log.stdio()?)
-            .process_group(0)
-            .spawn()
+            .process_group(0);
+        let child = Placement::spawn(|| cmd.spawn())
             .map_err(|e| TargetError::Start(format!("cannot spawn {}: {e}", program.display())))?;
         Ok(Spawned {
             child,

@@ -220,7 +220,8 @@ pub(super) fn ratios(
     for t in compared {
         for w in workloads {
             let mut paired = |value: fn(&Sample) -> Option<u64>, phase: Phase| {
-                let pairs = round_pairs(samples, t, w, phase, value);
+                let keyed = keyed_round_pairs(samples, t, w, phase, value);
+                let pairs: Vec<(f64, f64)> = keyed.iter().map(|(_, p)| *p).collect();
                 let mut each: Vec<f64> = pairs
                     .iter()
                     .filter(|(_, b)| *b > 0.0)
@@ -230,10 +231,7 @@ pub(super) fn ratios(
                 let quartile = |q| stats::quantile_sorted(&each, q, stats::Rank::Nearest);
                 let hit =
                     |r: &u32| disturbed.contains(&(w.clone(), phase.as_str().to_string(), *r));
-                let rounds_disturbed = round_numbers(samples, t, w, phase)
-                    .iter()
-                    .filter(|r| hit(r))
-                    .count();
+                let rounds_disturbed = keyed.iter().filter(|(r, _)| hit(r)).count();
                 stats::paired_ratio(&pairs, &mut rng, stats::BOOTSTRAP_RESAMPLES).map(
                     |(median, lo, hi)| Paired {
                         median,
@@ -284,15 +282,6 @@ pub(super) fn ratios(
     out
 }
 
-/// The rounds in which `target` has a valid sample of `phase` of `workload`.
-fn round_numbers(samples: &[Sample], target: &str, workload: &str, phase: Phase) -> Vec<u32> {
-    let mut r: Vec<u32> = valid(samples, target, workload, phase.as_str())
-        .map(|s| s.round)
-        .collect();
-    r.dedup();
-    r
-}
-
 /// Per-round values of `target` and the baseline in `phase` of `workload`
 /// (the median when a round has several), paired by round.
 pub(crate) fn round_pairs(
@@ -302,6 +291,20 @@ pub(crate) fn round_pairs(
     phase: Phase,
     value: fn(&Sample) -> Option<u64>,
 ) -> Vec<(f64, f64)> {
+    keyed_round_pairs(samples, target, workload, phase, value)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// [`round_pairs`] with the round of each pair.
+fn keyed_round_pairs(
+    samples: &[Sample],
+    target: &str,
+    workload: &str,
+    phase: Phase,
+    value: fn(&Sample) -> Option<u64>,
+) -> Vec<(u32, (f64, f64))> {
     let per_round = |t: &str| -> BTreeMap<u32, u64> {
         let mut by_round: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
         for s in valid(samples, t, workload, phase.as_str()) {
@@ -316,7 +319,7 @@ pub(crate) fn round_pairs(
     };
     let (mine, base) = (per_round(target), per_round(BASELINE));
     mine.iter()
-        .filter_map(|(r, &v)| Some((v as f64, *base.get(r)? as f64)))
+        .filter_map(|(r, &v)| Some((*r, (v as f64, *base.get(r)? as f64))))
         .collect()
 }
 

@@ -42,7 +42,10 @@ pub fn conditions(run: &RunInfo) -> Vec<(String, String)> {
         (None, _) => "off: cells ran back to back".to_string(),
         (Some(s), Some(d)) => format!(
             "before each cell, windows of {} until the rest of the machine used under {}% of one CPU, at most {} (the harness spinning meanwhile); {} of {} cells found quiet, waited {} in all, longest {}",
-            human_ns(s.window.as_nanos() as u64),
+            human_ns(match d.settle.window_ns {
+                0 => s.window.as_nanos() as u64,
+                used => used,
+            }),
             s.quiet_pct,
             human_ns(s.max_wait.as_nanos() as u64),
             d.settle.quiet,

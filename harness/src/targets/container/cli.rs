@@ -15,14 +15,12 @@ pub(super) fn exec(
     deadline: Instant,
 ) -> Result<ExitStatus, String> {
     let mut cmd = Command::new(program);
-    Placement::apply(&mut cmd);
-    let mut child = cmd
-        .args(args)
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(log.stdio().map_err(|e| e.to_string())?)
-        .stderr(log.stdio().map_err(|e| e.to_string())?)
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .stderr(log.stdio().map_err(|e| e.to_string())?);
+    let mut child =
+        Placement::spawn(|| cmd.spawn()).map_err(|e| format!("cannot run {program}: {e}"))?;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             return Ok(status);

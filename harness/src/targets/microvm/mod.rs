@@ -245,14 +245,12 @@ impl MicrovmTarget {
         let serial_log = ctx.log_dir.join(format!("{}-{n}.serial.log", self.name));
         let log_from = log.offset();
         let mut cmd = Command::new(&self.program);
-        Placement::apply(&mut cmd);
-        let child = cmd
-            .args(&args)
+        cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log.stdio()?)
-            .process_group(0)
-            .spawn();
+            .process_group(0);
+        let child = Placement::spawn(|| cmd.spawn());
         let mut child = match child {
             Ok(child) => child,
             Err(e) => {
