@@ -14,7 +14,7 @@ setup:
     targets/setup.sh
 
 # Build the harness and every artifact the targets run.
-build: build-fn build-wasm build-rootfs build-microvm
+build: build-fn build-wasm build-rootfs build-rootfs-node build-microvm
     cargo build --release -p coldbench
 
 # (The same binary runs as a process, in a container and as a microVM's init.)
@@ -35,6 +35,12 @@ build-rootfs: build-fn
     install -m 0755 {{artifacts}}/coldbench-fn "$rootfs"/coldbench-fn
     tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf {{artifacts}}/rootfs.tar .
     sha256sum {{artifacts}}/rootfs.tar
+
+# (node, the libraries it loads, the server and workload modules: the JS
+# runtime of the isolate targets, in a container.)
+# Build the node container image.
+build-rootfs-node:
+    targets/container/node-rootfs.sh {{artifacts}}
 
 # (The kernel `just setup` fetched, as an ELF for PVH boot, and an initramfs
 # whose /init is the static function server.)
@@ -85,7 +91,7 @@ targets: build
     target/release/coldbench targets
 
 # Run every test (unit, integration on real targets, snapshots).
-test: setup build-fn build-wasm build-rootfs build-microvm
+test: setup build-fn build-wasm build-rootfs build-rootfs-node build-microvm
     cargo test --workspace
 
 # The criterion benchmarks (cold start, warm invoke, workload compute).

@@ -36,6 +36,8 @@ need_pkg lld-14
 # container family: the runtimes, and iproute2 for containers' own networks.
 need_pkg runc /usr/sbin/runc
 need_pkg crun
+# gVisor (Google Cloud Run's first-generation sandbox).
+need_pkg runsc
 need_pkg podman
 need_pkg docker.io /usr/sbin/dockerd
 need_pkg iproute2
@@ -167,6 +169,7 @@ check "/dev/net/tun (a TAP device per microVM)" "modprobe tun (the microVM targe
 check "runc" "apt-get install runc" /usr/sbin/runc --version
 check "crun" "apt-get install crun" crun --version
 check "crun on this cgroup layout" "run 'just setup' as root (it mounts cgroup2's controllers as v1)" crun_can_run
+check "runsc (gVisor)" "apt-get install runsc" runsc --version
 check "podman" "apt-get install podman" podman --version
 check "dockerd answers" "apt-get install docker.io, then run 'just setup' as root (it starts dockerd); log: /var/log/coldbench-dockerd.log" docker_answers
 check "qemu-system-x86_64" "apt-get install qemu-system-x86" qemu-system-x86_64 --version

@@ -134,7 +134,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "on", value_name = "on|off", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub settle: bool,
     /// The settle step's quiet: percent of one CPU the rest of the machine may use.
-    #[arg(long, default_value_t = 10.0, value_name = "PERCENT", value_parser = parse_percent, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 10.0, value_name = "PERCENT", value_parser = parse_positive_percent, allow_negative_numbers = true)]
     pub quiet: f64,
     /// The settle step's longest wait, in seconds; the cell then runs and the wait is recorded as not quiet.
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
@@ -466,14 +466,14 @@ fn look(report_dir: &std::path::Path) -> anyhow::Result<()> {
 
 fn targets() -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
-    println!("{:<18} {:<10} {:<10} status", "target", "family", "runs");
+    println!("{:<20} {:<10} {:<10} status", "target", "family", "runs");
     for kind in TargetKind::ALL {
         let status = match kind.build(&paths).availability() {
             Availability::Available { version } => format!("available    {version}"),
             Availability::Unavailable { reason } => format!("unavailable: {reason}"),
         };
         println!(
-            "{:<18} {:<10} {:<10} {status}",
+            "{:<20} {:<10} {:<10} {status}",
             kind.name(),
             kind.family().as_str(),
             kind.implementation().as_str()
@@ -654,6 +654,7 @@ mod tests {
             &["--density-budget-mib", "18446744073709551615"],
             &["--settle", "maybe"],
             &["--quiet", "-1"],
+            &["--quiet", "0"],
             &["--settle-max", "0"],
             &["--background-limit", "0"],
             &["--background-limit", "none"],

@@ -44,6 +44,7 @@ fn leftovers(pid: u32) -> Vec<String> {
     for (program, args) in [
         ("runc", vec!["list", "-q"]),
         ("crun", vec!["list", "-q"]),
+        ("runsc", vec!["list", "--quiet"]),
         (
             "podman",
             vec![
@@ -88,7 +89,11 @@ fn every_container_target_gives_valid_rows_and_leaves_nothing_behind() {
         .copied()
         .filter(|k| k.family() == coldbench::targets::Family::Container)
         .collect();
-    assert_eq!(containers.len(), 8, "four runtimes, two network modes");
+    assert_eq!(
+        containers.len(),
+        20,
+        "five runtimes, two network modes, two images"
+    );
     let Some((dir, samples)) = common::run_family(&containers, "container", "5") else {
         return;
     };
@@ -110,9 +115,14 @@ fn every_container_target_gives_valid_rows_and_leaves_nothing_behind() {
             "{target}'s resident runtime process is measured"
         );
     }
-    assert!(measures
-        .iter()
-        .any(|m| m.target == "crun" && m.measure == "cgroup_memory_bytes" && m.value > 0));
+    for target in ["crun", "runsc", "crun-node", "runsc-node"] {
+        assert!(
+            measures
+                .iter()
+                .any(|m| m.target == target && m.measure == "cgroup_memory_bytes" && m.value > 0),
+            "{target}: its cgroup's memory"
+        );
+    }
     let info = coldbench::results::read_run_info(&dir.path().join("results/latest")).unwrap();
     let docker = info.targets.iter().find(|t| t.name == "docker").unwrap();
     assert!(docker.facts["image_sha256"]
@@ -124,6 +134,28 @@ fn every_container_target_gives_valid_rows_and_leaves_nothing_behind() {
             .is_some_and(|s| s.contains("dockerd")),
         "how dockerd was started"
     );
+    // Node's image, like the static server's, is recorded by its hash.
+    let node = info
+        .targets
+        .iter()
+        .find(|t| t.name == "docker-node")
+        .unwrap();
+    assert!(node.facts["image"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("localhost/coldbench-node:")));
+    assert_eq!(
+        node.implementation,
+        Some(coldbench::vocab::Implementation::Js)
+    );
+    // gVisor's platform and network are in run.json.
+    let runsc = info.targets.iter().find(|t| t.name == "runsc").unwrap();
+    assert_eq!(
+        runsc.facts["runsc flags"],
+        "--platform=ptrace --network=host"
+    );
+    assert!(runsc.facts["gvisor platform"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("ptrace")));
 }
 
 #[test]
@@ -272,6 +304,7 @@ fn an_interrupted_run_leaves_no_container_behind() {
         TargetKind::Container(Runtime::Crun, Net::Own),
         TargetKind::Container(Runtime::Podman, Net::Own),
         TargetKind::Container(Runtime::Docker, Net::Own),
+        TargetKind::Container(Runtime::Runsc, Net::Own),
     ];
     for kind in kinds {
         if common::require(kind).is_none() {
@@ -280,7 +313,7 @@ fn an_interrupted_run_leaves_no_container_behind() {
     }
     let args = [
         "--targets",
-        "runc,crun,podman,docker",
+        "runc,crun,podman,docker,runsc",
         "--workloads",
         "palindrome-large",
         "--samples",

@@ -155,10 +155,18 @@ fn the_targets_command_lists_every_target() {
             .lines()
             .find(|l| l.starts_with(&format!("{} ", kind.name())))
             .unwrap_or_else(|| panic!("{} not listed:\n{text}", kind.name()));
-        let status = line.split_whitespace().nth(2).unwrap_or_default();
+        // name, family, implementation, status…
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.get(1), Some(&kind.family().as_str()), "{line}");
+        assert_eq!(
+            fields.get(2),
+            Some(&kind.implementation().as_str()),
+            "{line}"
+        );
+        let status = fields.get(3).copied().unwrap_or_default();
         match status {
-            "available" => assert!(line.split_whitespace().count() > 3, "no version: {line}"),
-            "unavailable:" => assert!(line.split_whitespace().count() > 3, "no reason: {line}"),
+            "available" => assert!(fields.len() > 4, "no version: {line}"),
+            "unavailable:" => assert!(fields.len() > 4, "no reason: {line}"),
             other => panic!("status {other:?} in {line}"),
         }
     }
@@ -166,7 +174,9 @@ fn the_targets_command_lists_every_target() {
     for required in ["process", "node"] {
         if std::env::var_os("COLDBENCH_SKIP_UNAVAILABLE").is_none() {
             assert!(
-                text.contains(&format!("{required:<18} process    available ")),
+                text.lines()
+                    .any(|l| l.starts_with(&format!("{required:<20} process "))
+                        && l.contains(" available ")),
                 "{text}"
             );
         }

@@ -280,6 +280,9 @@ pub enum TargetKind {
     WorkerdWasm,
     /// A container runtime, on a network of the container's own or the host's.
     Container(container::Runtime, container::Net),
+    /// The same runtimes running node and the JS workload: the runtime the
+    /// isolates run, in a container.
+    NodeContainer(container::Runtime, container::Net),
     /// A microVM in one of the VMMs.
     Microvm(microvm::vmm::Vmm),
 }
@@ -303,12 +306,24 @@ impl TargetKind {
             TargetKind::WorkerdWasm,
             TargetKind::Container(Runtime::Runc, Net::Own),
             TargetKind::Container(Runtime::Crun, Net::Own),
+            TargetKind::Container(Runtime::Runsc, Net::Own),
             TargetKind::Container(Runtime::Podman, Net::Own),
             TargetKind::Container(Runtime::Docker, Net::Own),
             TargetKind::Container(Runtime::Runc, Net::Host),
             TargetKind::Container(Runtime::Crun, Net::Host),
+            TargetKind::Container(Runtime::Runsc, Net::Host),
             TargetKind::Container(Runtime::Podman, Net::Host),
             TargetKind::Container(Runtime::Docker, Net::Host),
+            TargetKind::NodeContainer(Runtime::Runc, Net::Own),
+            TargetKind::NodeContainer(Runtime::Crun, Net::Own),
+            TargetKind::NodeContainer(Runtime::Runsc, Net::Own),
+            TargetKind::NodeContainer(Runtime::Podman, Net::Own),
+            TargetKind::NodeContainer(Runtime::Docker, Net::Own),
+            TargetKind::NodeContainer(Runtime::Runc, Net::Host),
+            TargetKind::NodeContainer(Runtime::Crun, Net::Host),
+            TargetKind::NodeContainer(Runtime::Runsc, Net::Host),
+            TargetKind::NodeContainer(Runtime::Podman, Net::Host),
+            TargetKind::NodeContainer(Runtime::Docker, Net::Host),
             TargetKind::Microvm(Vmm::Qemu),
             TargetKind::Microvm(Vmm::Firecracker),
             TargetKind::Microvm(Vmm::CloudHypervisor),
@@ -325,7 +340,12 @@ impl TargetKind {
             TargetKind::WorkerdProcess => "workerd-process",
             TargetKind::Deno => "deno",
             TargetKind::WorkerdWasm => "workerd-wasm",
-            TargetKind::Container(runtime, net) => container::target_name(runtime, net),
+            TargetKind::Container(runtime, net) => {
+                container::target_name(runtime, net, container::Image::Rust)
+            }
+            TargetKind::NodeContainer(runtime, net) => {
+                container::target_name(runtime, net, container::Image::Node)
+            }
             TargetKind::Microvm(vmm) => vmm.target_name(),
         }
     }
@@ -339,7 +359,7 @@ impl TargetKind {
             | TargetKind::WorkerdProcess
             | TargetKind::Deno
             | TargetKind::WorkerdWasm => Family::Isolate,
-            TargetKind::Container(..) => Family::Container,
+            TargetKind::Container(..) | TargetKind::NodeContainer(..) => Family::Container,
             TargetKind::Microvm(_) => Family::Microvm,
         }
     }
@@ -351,6 +371,7 @@ impl TargetKind {
                 Implementation::Rust
             }
             TargetKind::Node
+            | TargetKind::NodeContainer(..)
             | TargetKind::Workerd
             | TargetKind::WorkerdProcess
             | TargetKind::Deno => Implementation::Js,
@@ -371,6 +392,12 @@ impl TargetKind {
             TargetKind::Container(runtime, net) => {
                 Box::new(container::ContainerTarget::new(paths, runtime, net))
             }
+            TargetKind::NodeContainer(runtime, net) => Box::new(container::ContainerTarget::of(
+                paths,
+                runtime,
+                net,
+                container::Image::Node,
+            )),
             TargetKind::Microvm(vmm) => Box::new(microvm::MicrovmTarget::new(paths, vmm)),
         }
     }

@@ -1,6 +1,6 @@
-//! runc and crun, driven directly with an OCI bundle: `config.json` from
-//! oci-spec per container, `<runtime> run --detach`, a cgroup under
-//! `/coldbench/<name>`.
+//! runc, crun and gVisor's runsc, driven directly with an OCI bundle:
+//! `config.json` from oci-spec per container, `<runtime> run --detach`, a
+//! cgroup under `/coldbench/<name>`.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use crate::measure::cgroup::Cgroup;
 use crate::targets::netdev::Veth;
 use crate::targets::{spawn, Availability, Facts, TargetError};
 
-/// runc or crun with OCI bundles.
+/// runc, crun or runsc with OCI bundles.
 pub struct Bundle {
     runtime: Runtime,
     rootfs: PathBuf,
@@ -43,6 +43,29 @@ fn crun_blocker() -> Option<String> {
              run `just setup` (mounts them as v1)"
         )
     })
+}
+
+/// runsc's flags before its subcommand. `ptrace`: the platform that works
+/// without KVM (this VM's KVM cannot run gVisor's). `--network=host`:
+/// gVisor passes the container's sockets to the host kernel in the network
+/// namespace the bundle names (its own veth, or the host's): Debian's runsc
+/// (2022-12-19) refuses its own netstack on kernels since 6.x, which show
+/// /proc/sys/net/core/rmem_default in every namespace (google/gvisor#10704).
+const RUNSC_FLAGS: [&str; 2] = ["--platform=ptrace", "--network=host"];
+
+impl Bundle {
+    /// The runtime's flags before its subcommand.
+    fn global(&self) -> &'static [&'static str] {
+        match self.runtime {
+            Runtime::Runsc => &RUNSC_FLAGS,
+            _ => &[],
+        }
+    }
+
+    /// `<global flags> <args…>`, as exec and output take them.
+    fn with<'a>(&self, args: &[&'a str]) -> Vec<&'a str> {
+        self.global().iter().chain(args).copied().collect()
+    }
 }
 
 impl Mechanism for Bundle {
@@ -82,6 +105,17 @@ impl Mechanism for Bundle {
                 Net::Host => "the host's network namespace",
             }),
         );
+        if self.runtime == Runtime::Runsc {
+            facts.insert("runsc flags".into(), json!(RUNSC_FLAGS.join(" ")));
+            facts.insert(
+                "gvisor platform".into(),
+                json!("ptrace: the sentry intercepts the server's system calls with ptrace (no KVM platform: this VM's KVM cannot run it); Cloud Run's gVisor uses faster platforms, so these figures are gVisor's upper end"),
+            );
+            facts.insert(
+                "gvisor network".into(),
+                json!("--network=host: sockets passed to the host kernel inside the container's network namespace, not gVisor's netstack (Debian's runsc 2022-12-19 refuses netstack on this kernel: google/gvisor#10704)"),
+            );
+        }
         Ok(())
     }
 
@@ -112,7 +146,7 @@ impl Mechanism for Bundle {
         let bundle = l.folder.display().to_string();
         let status = exec(
             self.runtime.cli(),
-            &["run", "--detach", "--bundle", &bundle, l.name],
+            &self.with(&["run", "--detach", "--bundle", &bundle, l.name]),
             l.log,
             l.deadline,
         )?;
@@ -139,15 +173,15 @@ impl Mechanism for Bundle {
     }
 
     fn list(&self) -> String {
-        output(self.runtime.cli(), &["list", "-q"]).unwrap_or_default()
+        output(self.runtime.cli(), &self.with(&["list", "--quiet"])).unwrap_or_default()
     }
 
     fn remove(&self, name: &str) -> Result<String, String> {
-        output(self.runtime.cli(), &["delete", "--force", name])
+        output(self.runtime.cli(), &self.with(&["delete", "--force", name]))
     }
 
     fn known(&self, name: &str) -> bool {
-        output(self.runtime.cli(), &["state", name]).is_ok()
+        output(self.runtime.cli(), &self.with(&["state", name])).is_ok()
     }
 
     fn cleanup(&self, _net: Net) {

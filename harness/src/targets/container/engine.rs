@@ -24,16 +24,19 @@ const ENGINE_NETWORK: &str = "coldbench";
 pub struct Engine {
     runtime: Runtime,
     rootfs_tar: PathBuf,
+    repository: &'static str,
     image: String,
     daemons: Vec<u32>,
 }
 
 impl Engine {
-    /// `runtime` (podman or docker) running containers of the image in `rootfs_tar`.
-    pub fn new(runtime: Runtime, rootfs_tar: PathBuf) -> Engine {
+    /// `runtime` (podman or docker) running containers of the image in
+    /// `rootfs_tar`, imported as `repository:<sha256 prefix>`.
+    pub fn new(runtime: Runtime, rootfs_tar: PathBuf, repository: &'static str) -> Engine {
         Engine {
             runtime,
             rootfs_tar,
+            repository,
             image: String::new(),
             daemons: Vec::new(),
         }
@@ -68,7 +71,7 @@ impl Engine {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string();
-        self.image = format!("localhost/coldbench-fn:{}", &sha[..12.min(sha.len())]);
+        self.image = format!("{}:{}", self.repository, &sha[..12.min(sha.len())]);
         if self.run(&["image", "inspect", &self.image]).is_err() {
             let tar = self.rootfs_tar.display().to_string();
             self.run(&["import", &tar, &self.image])

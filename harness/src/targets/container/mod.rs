@@ -1,9 +1,10 @@
 //! Family `container`: the static function server in a minimal rootfs
-//! (`artifacts/rootfs`, `just build-rootfs`), run by four real runtimes.
+//! (`artifacts/rootfs`, `just build-rootfs`), run by five real runtimes.
 //!
 //! | target | how a container starts | its network |
 //! |---|---|---|
 //! | `runc`, `crun` | an OCI bundle (`config.json` from oci-spec), `<runtime> run --detach` | a network namespace and veth pair of its own, made with `ip` |
+//! | `runsc` | the same bundle, gVisor's `runsc --platform=ptrace --network=host run --detach` | the same namespace and veth; gVisor passes its sockets to the host kernel inside it |
 //! | `podman` | `podman run -d` of the imported image (crun, cgroupfs) | podman's bridge network, an address of its own |
 //! | `docker` | `docker run -d` of the imported image (dockerd, containerd, runc) | docker's bridge network, an address of its own |
 //! | `*-hostnet` | the same | the host's network namespace (the minimal path) |
@@ -47,6 +48,10 @@ pub enum Runtime {
     Runc,
     /// crun, driven directly with an OCI bundle.
     Crun,
+    /// gVisor's runsc (Google Cloud Run's first-generation sandbox), driven
+    /// directly with an OCI bundle: a user-space kernel between the server
+    /// and the host's.
+    Runsc,
     /// podman (daemonless; conmon stays resident per container).
     Podman,
     /// docker (dockerd and containerd; a shim stays resident per container).
@@ -59,19 +64,83 @@ impl Runtime {
         match self {
             Runtime::Runc => "runc",
             Runtime::Crun => "crun",
+            Runtime::Runsc => "runsc",
             Runtime::Podman => "podman",
             Runtime::Docker => "docker",
         }
     }
 
-    /// How it makes containers.
-    fn mechanism(self, paths: &Paths) -> Box<dyn Mechanism> {
+    /// How it makes containers of `image`.
+    fn mechanism(self, paths: &Paths, image: Image) -> Box<dyn Mechanism> {
+        let (rootfs, tar) = image.artifacts();
         match self {
-            Runtime::Runc | Runtime::Crun => {
-                Box::new(bundle::Bundle::new(self, paths.artifact("rootfs")))
+            Runtime::Runc | Runtime::Crun | Runtime::Runsc => {
+                Box::new(bundle::Bundle::new(self, paths.artifact(rootfs)))
             }
-            Runtime::Podman | Runtime::Docker => {
-                Box::new(engine::Engine::new(self, paths.artifact("rootfs.tar")))
+            Runtime::Podman | Runtime::Docker => Box::new(engine::Engine::new(
+                self,
+                paths.artifact(tar),
+                image.repository(),
+            )),
+        }
+    }
+}
+
+/// What the containers run: the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Image {
+    /// The static function server (`artifacts/rootfs`, `just build-rootfs`).
+    Rust,
+    /// node with the JS server and workload, unchanged
+    /// (`artifacts/rootfs-node`, `just build-rootfs-node`).
+    Node,
+}
+
+impl Image {
+    /// The artifact folder (bundles) and tar (podman, docker import it).
+    fn artifacts(self) -> (&'static str, &'static str) {
+        match self {
+            Image::Rust => ("rootfs", "rootfs.tar"),
+            Image::Node => ("rootfs-node", "rootfs-node.tar"),
+        }
+    }
+
+    /// A file of the image that must be there.
+    fn entry(self) -> &'static str {
+        match self {
+            Image::Rust => "coldbench-fn",
+            Image::Node => "usr/bin/node",
+        }
+    }
+
+    /// The image's repository name in podman and docker.
+    fn repository(self) -> &'static str {
+        match self {
+            Image::Rust => "localhost/coldbench-fn",
+            Image::Node => "localhost/coldbench-node",
+        }
+    }
+
+    /// The server's command (`{listen}`: the address to listen on).
+    fn command(self) -> Vec<String> {
+        let cmd: &[&str] = match self {
+            Image::Rust => &["/coldbench-fn", "--listen", "{listen}"],
+            Image::Node => &[
+                "/usr/bin/node",
+                "/app/targets/process/node/server.mjs",
+                "--listen",
+                "{listen}",
+            ],
+        };
+        cmd.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// How to build it.
+    fn build_hint(self) -> &'static str {
+        match self {
+            Image::Rust => "the container image is not built: run `just build`",
+            Image::Node => {
+                "the node container image is not built: run `just build` (build-rootfs-node)"
             }
         }
     }
@@ -86,16 +155,32 @@ pub enum Net {
     Host,
 }
 
-/// The name of the target of `runtime` with `net`: the runtime's, with
-/// `-hostnet` on the host's network.
-pub fn target_name(runtime: Runtime, net: Net) -> &'static str {
+/// The name of the target of `runtime` with `net` running `image`: the
+/// runtime's, `-node` for the node image, `-hostnet` on the host's network.
+pub fn target_name(runtime: Runtime, net: Net, image: Image) -> &'static str {
+    if image == Image::Node {
+        return match (runtime, net) {
+            (Runtime::Runc, Net::Own) => "runc-node",
+            (Runtime::Crun, Net::Own) => "crun-node",
+            (Runtime::Runsc, Net::Own) => "runsc-node",
+            (Runtime::Podman, Net::Own) => "podman-node",
+            (Runtime::Docker, Net::Own) => "docker-node",
+            (Runtime::Runc, Net::Host) => "runc-node-hostnet",
+            (Runtime::Crun, Net::Host) => "crun-node-hostnet",
+            (Runtime::Runsc, Net::Host) => "runsc-node-hostnet",
+            (Runtime::Podman, Net::Host) => "podman-node-hostnet",
+            (Runtime::Docker, Net::Host) => "docker-node-hostnet",
+        };
+    }
     match (runtime, net) {
         (Runtime::Runc, Net::Own) => "runc",
         (Runtime::Crun, Net::Own) => "crun",
+        (Runtime::Runsc, Net::Own) => "runsc",
         (Runtime::Podman, Net::Own) => "podman",
         (Runtime::Docker, Net::Own) => "docker",
         (Runtime::Runc, Net::Host) => "runc-hostnet",
         (Runtime::Crun, Net::Host) => "crun-hostnet",
+        (Runtime::Runsc, Net::Host) => "runsc-hostnet",
         (Runtime::Podman, Net::Host) => "podman-hostnet",
         (Runtime::Docker, Net::Host) => "docker-hostnet",
     }
@@ -120,6 +205,7 @@ pub fn next_container_number() -> u32 {
 pub struct ContainerTarget {
     mech: Box<dyn Mechanism>,
     net: Net,
+    image: Image,
     name: String,
     rootfs: PathBuf,
     rootfs_tar: PathBuf,
@@ -143,21 +229,25 @@ struct Container {
 }
 
 impl ContainerTarget {
-    /// The target for `runtime` with `net`.
+    /// The target for `runtime` with `net`, running the static server.
     pub fn new(paths: &Paths, runtime: Runtime, net: Net) -> ContainerTarget {
-        let name = target_name(runtime, net).to_string();
+        ContainerTarget::of(paths, runtime, net, Image::Rust)
+    }
+
+    /// The target for `runtime` with `net`, running `image`.
+    pub fn of(paths: &Paths, runtime: Runtime, net: Net, image: Image) -> ContainerTarget {
+        let (rootfs, tar) = image.artifacts();
         ContainerTarget {
-            mech: runtime.mechanism(paths),
+            mech: runtime.mechanism(paths, image),
             net,
-            name,
-            rootfs: paths.artifact("rootfs"),
-            rootfs_tar: paths.artifact("rootfs.tar"),
+            image,
+            name: target_name(runtime, net, image).to_string(),
+            rootfs: paths.artifact(rootfs),
+            rootfs_tar: paths.artifact(tar),
             prepared: None,
             bundles: PathBuf::new(),
             tag: std::process::id(),
-            command: ["/coldbench-fn", "--listen", "{listen}"]
-                .map(String::from)
-                .to_vec(),
+            command: image.command(),
         }
     }
 
@@ -253,9 +343,9 @@ impl Target for ContainerTarget {
     }
 
     fn availability(&self) -> Availability {
-        if !self.rootfs.join("coldbench-fn").is_file() || !self.rootfs_tar.is_file() {
+        if !self.rootfs.join(self.image.entry()).is_file() || !self.rootfs_tar.is_file() {
             return Availability::Unavailable {
-                reason: "the container image is not built: run `just build`".into(),
+                reason: self.image.build_hint().into(),
             };
         }
         if !nix::unistd::Uid::effective().is_root() {
