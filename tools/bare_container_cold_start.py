@@ -6,20 +6,31 @@ namespaces and limits coldbench's containers have), then times
 `<runtime> run --detach` -> connect -> GET /run/hello -> last byte, and
 deletes the container. No coldbench code is involved.
 
+--image node runs the node image (artifacts/rootfs-node: node, its
+libraries, the JS server) instead of the static server, as the -node
+targets do.
+
 --pause puts idle time between runs: cgroup-v1 hosts create a container's
 cgroups fast when containers start back to back and slowly after a pause, so
 a bare loop without pauses measures the fast case. --no-cgroups runs crun
 with --cgroup-manager=disabled to show what the cgroups cost.
 
 usage: tools/bare_container_cold_start.py [--runtime crun|runc] [--runs N]
-       [--pause SECONDS] [--no-cgroups] [--rootfs DIR]   (run as root)
+       [--pause SECONDS] [--no-cgroups] [--image rust|node]   (run as root)
 """
 import argparse, json, os, shutil, statistics, subprocess, tempfile, time
 
 from bare_http import first_hello, free_port
 
 
-def config(rootfs, name, port, cgroups):
+COMMANDS = {
+    "rust": lambda port: ["/coldbench-fn", "--listen", f"127.0.0.1:{port}"],
+    "node": lambda port: ["/usr/bin/node", "/app/targets/process/node/server.mjs",
+                          "--listen", f"127.0.0.1:{port}"],
+}
+
+
+def config(rootfs, name, port, cgroups, image):
     linux = {"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")]}
     if cgroups:
         linux["cgroupsPath"] = f"/coldbench-bare/{name}"
@@ -35,7 +46,7 @@ def config(rootfs, name, port, cgroups):
         "process": {
             "terminal": False,
             "user": {"uid": 0, "gid": 0},
-            "args": ["/coldbench-fn", "--listen", f"127.0.0.1:{port}"],
+            "args": COMMANDS[image](port),
             "env": ["PATH=/"],
             "cwd": "/",
             "noNewPrivileges": True,
@@ -55,7 +66,7 @@ def once(args, work, i):
     os.makedirs(bundle)
     port = free_port()
     with open(os.path.join(bundle, "config.json"), "w") as f:
-        json.dump(config(args.rootfs, name, port, not args.no_cgroups), f)
+        json.dump(config(args.rootfs, name, port, not args.no_cgroups, args.image), f)
     cli = [args.runtime] + (["--cgroup-manager=disabled"] if args.no_cgroups else [])
     t0 = time.perf_counter_ns()
     try:
@@ -75,20 +86,22 @@ def main():
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--pause", type=float, default=0.0, help="seconds idle between runs")
     p.add_argument("--no-cgroups", action="store_true", help="crun --cgroup-manager=disabled")
-    p.add_argument("--rootfs", default=os.path.join(here, "..", "artifacts", "rootfs"))
+    p.add_argument("--image", default="rust", choices=sorted(COMMANDS))
     args = p.parse_args()
-    args.rootfs = os.path.abspath(args.rootfs)
+    folder = {"rust": "rootfs", "node": "rootfs-node"}[args.image]
+    args.rootfs = os.path.abspath(os.path.join(here, "..", "artifacts", folder))
     if args.no_cgroups and args.runtime != "crun":
         p.error("--no-cgroups needs --runtime crun")
-    if not os.path.exists(os.path.join(args.rootfs, "coldbench-fn")):
-        p.error(f"no rootfs at {args.rootfs}: run `just build-rootfs`")
+    entry = {"rust": "coldbench-fn", "node": "usr/bin/node"}[args.image]
+    if not os.path.exists(os.path.join(args.rootfs, entry)):
+        p.error(f"no image at {args.rootfs}: run `just build`")
     with tempfile.TemporaryDirectory(prefix="coldbench-bare-") as work:
         times = []
         for i in range(args.runs):
             times.append(once(args, work, i))
             time.sleep(args.pause)
     q = statistics.quantiles(times, n=10)
-    print(f"{args.runtime}{' (no cgroups)' if args.no_cgroups else ''}, pause {args.pause}s: "
+    print(f"{args.runtime}{' (no cgroups)' if args.no_cgroups else ''}, {args.image} image, pause {args.pause}s: "
           f"median {statistics.median(times):.1f} ms, p10 {q[0]:.1f} ms, p90 {q[-1]:.1f} ms "
           f"over {len(times)} runs (run --detach -> first response)")
 

@@ -166,11 +166,14 @@ fi
 grep -E '^(fresh-check|setup):' "$log" || true
 
 stage "checking that every target that can work here is available"
+# The status column is found by its header, so that a new column before it
+# cannot shift it.
+status_of='NR == 1 { for (i = 1; i <= NF; i++) if ($i == "status") col = i; next }'
 listed=$(awk 'NR > 1' "$root/tmp/targets.txt" | wc -l)
-available=$(awk 'NR > 1 && $3 == "available"' "$root/tmp/targets.txt" | wc -l)
+available=$(awk "$status_of"' $col == "available"' "$root/tmp/targets.txt" | wc -l)
 [ "$listed" -gt 0 ] || die "coldbench targets listed no target"
 say "$available of $listed targets available inside the root"
-unavailable=$(awk 'NR > 1 && $3 != "available" {print $1}' "$root/tmp/targets.txt" | sort)
+unavailable=$(awk "$status_of"' $col != "available" {print $1}' "$root/tmp/targets.txt" | sort)
 expected=$(tr ',' '\n' <<< "$expect_unavailable" | grep -v '^$' | sort || true)
 surprise=$(comm -23 <(echo "$unavailable") <(echo "$expected") | grep -v '^$' || true)
 stage ""

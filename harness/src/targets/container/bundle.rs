@@ -22,7 +22,7 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// `runtime` (runc or crun) running containers of `rootfs`.
+    /// `runtime` (runc, crun or runsc) running containers of `rootfs`.
     pub fn new(runtime: Runtime, rootfs: PathBuf) -> Bundle {
         Bundle { runtime, rootfs }
     }

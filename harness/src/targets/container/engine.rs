@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use serde_json::json;
 
@@ -27,6 +28,17 @@ pub struct Engine {
     repository: &'static str,
     image: String,
     daemons: Vec<u32>,
+    /// This target prepared the shared network and has not let it go.
+    holds_network: AtomicBool,
+}
+
+/// Targets of each engine (podman, docker) that hold the shared network:
+/// the rust and the node image's own-network targets share one, and only
+/// the last to shut down removes it.
+static NETWORK_USERS: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+fn network_users(runtime: Runtime) -> &'static AtomicU32 {
+    &NETWORK_USERS[usize::from(runtime == Runtime::Docker)]
 }
 
 impl Engine {
@@ -39,6 +51,7 @@ impl Engine {
             repository,
             image: String::new(),
             daemons: Vec::new(),
+            holds_network: AtomicBool::new(false),
         }
     }
 
@@ -146,7 +159,12 @@ impl Mechanism for Engine {
     fn prepare(&mut self, net: Net, facts: &mut Facts) -> Result<(), TargetError> {
         self.ensure_image(facts)?;
         match net {
-            Net::Own => self.ensure_network(facts)?,
+            Net::Own => {
+                self.ensure_network(facts)?;
+                if !self.holds_network.swap(true, Ordering::SeqCst) {
+                    network_users(self.runtime).fetch_add(1, Ordering::SeqCst);
+                }
+            }
             Net::Host => {
                 facts.insert(
                     "network".into(),
@@ -257,8 +275,12 @@ impl Mechanism for Engine {
     }
 
     fn cleanup(&self, net: Net) {
-        if net == Net::Own {
-            // Fails while another run still uses it, which is as it should be.
+        if net != Net::Own || !self.holds_network.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        // The last target of this engine in this process lets it go; `rm`
+        // still fails while another run uses it, which is as it should be.
+        if network_users(self.runtime).fetch_sub(1, Ordering::SeqCst) == 1 {
             let _ = self.run(&["network", "rm", ENGINE_NETWORK]);
         }
     }

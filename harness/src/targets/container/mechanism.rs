@@ -1,5 +1,5 @@
 //! The two ways a container runtime makes containers, behind one trait: an
-//! OCI bundle run directly (runc, crun: [`super::bundle`]) or an engine with
+//! OCI bundle run directly (runc, crun, runsc: [`super::bundle`]) or an engine with
 //! images and networks of its own (podman, docker: [`super::engine`]). The
 //! container target ([`super::ContainerTarget`]) does the rest, the same for
 //! both: names, addresses, readiness, measurement, cleanup checks.

@@ -1,5 +1,7 @@
-//! Family `container`: the static function server in a minimal rootfs
-//! (`artifacts/rootfs`, `just build-rootfs`), run by five real runtimes.
+//! Family `container`: a minimal image, the static function server
+//! (`artifacts/rootfs`, `just build-rootfs`) or node with the JS server
+//! (`artifacts/rootfs-node`, `just build-rootfs-node`), run by five real
+//! runtimes.
 //!
 //! | target | how a container starts | its network |
 //! |---|---|---|
@@ -59,7 +61,7 @@ pub enum Runtime {
 }
 
 impl Runtime {
-    /// Its command-line tool, which is also its target's name.
+    /// Its command-line tool, which is also its static-server target's name.
     pub fn cli(self) -> &'static str {
         match self {
             Runtime::Runc => "runc",
@@ -578,11 +580,18 @@ impl Target for ContainerTarget {
     fn accounting(&self) -> Accounting {
         let resident = self.mech.resident_accounting();
         Accounting {
-            cpu: format!(
-                "the container's cgroup (cpuacct: the server, and the runtime's init inside it) + the {} CLI \
-                 (getrusage of reaped children){resident}",
-                self.cli()
-            ),
+            cpu: if self.cli() == "runsc" {
+                "the container's cgroup (cpuacct: gVisor's sentry, gofer and ptrace stubs, which run the server) + the runsc CLI \
+                 (getrusage of reaped children); runsc moves its own CLI into the cgroup while it starts the sandbox, so that \
+                 part of the CLI's CPU is counted twice"
+                    .to_string()
+            } else {
+                format!(
+                    "the container's cgroup (cpuacct: the server, and the runtime's init inside it) + the {} CLI \
+                     (getrusage of reaped children){resident}",
+                    self.cli()
+                )
+            },
             memory: format!(
                 "PSS and RSS of the container's processes (its cgroup's cgroup.procs); measures.csv adds the \
                  cgroup's own usage ({}, of which {} is page cache) and the runtime's resident processes ({}, {}); \
