@@ -45,7 +45,7 @@ build-rootfs-node:
 # (The kernel `just setup` fetched, as an ELF for PVH boot, and an initramfs
 # whose /init is the static function server.)
 # Build the microVM guest.
-build-microvm: build-fn
+build-microvm: build-fn build-rootfs-node
     targets/microvm/build.sh {{artifacts}}
 
 # (The guest is workloads/rust, unchanged, built by Debian's rustc 1.63 since

@@ -19,7 +19,8 @@
 #   --keep                 leave the root in place (default: removed at the end)
 #   --root DIR             where to make it (default /var/tmp/coldbench-fresh)
 #   --expect-unavailable   targets allowed to be unavailable (default:
-#                          firecracker,cloud-hypervisor: not packaged for Debian 12)
+#                          firecracker,cloud-hypervisor and their -node twins:
+#                          not packaged for Debian 12)
 #
 # Needs root (debootstrap, chroot, mounts). Everything runs in a private mount
 # namespace, so /proc, /sys and /dev mounted for the root go away with it; the
@@ -28,7 +29,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=/var/tmp/coldbench-fresh
 keep=0
-expect_unavailable=firecracker,cloud-hypervisor
+expect_unavailable=firecracker,cloud-hypervisor,firecracker-node,cloud-hypervisor-node
 while [ $# -gt 0 ]; do
     case $1 in
         --keep) keep=1 ;;

@@ -217,3 +217,43 @@ fn an_interrupted_run_leaves_no_vm_behind() {
     let (pid, _dir) = common::interrupted_run(&args, &[], 1);
     assert_nothing_left(pid);
 }
+
+#[test]
+fn a_node_guest_boots_hands_itself_to_node_and_answers_the_js_workload() {
+    let _turn = turn();
+    if common::require(TargetKind::NodeMicrovm(Vmm::Qemu)).is_none() {
+        return;
+    }
+    // hello only: node's JIT under emulation (TCG) makes the larger
+    // workloads take seconds per request.
+    let (dir, samples) = common::run_cli(&[
+        "--targets",
+        "qemu-microvm-node",
+        "--workloads",
+        "hello",
+        "--phases",
+        "cold,warm",
+        "--samples",
+        "1",
+        "--warm-samples",
+        "2",
+        "--timeout",
+        "120",
+    ]);
+    assert_nothing_left(std::process::id());
+    assert_eq!(samples.len(), 3, "{samples:?}");
+    assert!(
+        samples.iter().all(common::valid_or_disturbed),
+        "{samples:?}"
+    );
+    let info = coldbench::results::read_run_info(&dir.path().join("results/latest")).unwrap();
+    let t = &info.targets[0];
+    assert_eq!(t.name, "qemu-microvm-node");
+    assert_eq!(t.implementation, Some(coldbench::vocab::Implementation::Js));
+    assert_eq!(t.facts["memory_mib"], 512);
+    // The guest went through init's stages, then node, not the static server.
+    let measures =
+        coldbench::results::read_measures(&dir.path().join("results/latest/measures.csv")).unwrap();
+    assert!(measures.iter().any(|m| m.measure == "boot_net_ns"));
+    assert!(!measures.iter().any(|m| m.measure == "boot_listen_ns"));
+}

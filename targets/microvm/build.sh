@@ -4,6 +4,8 @@
 #   artifacts/microvm/vmlinux         the kernel as an ELF, for PVH direct boot
 #   artifacts/microvm/initramfs.cpio  /init (the function server) and the
 #                                     virtio modules, loaded in name order
+#   artifacts/microvm/initramfs-node.cpio  the same, with the node image's
+#                                     files: init runs node (cb_exec=node)
 #   artifacts/microvm/KERNEL          which kernel package it came from
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,7 +45,19 @@ for m in "${modules[@]}"; do
     esac
     i=$((i + 1))
 done
-find "$stage" -exec touch -h -d @0 {} +
-(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) > "$out/initramfs.cpio"
+pack() { # pack DIR FILE: a reproducible newc cpio of DIR
+    find "$1" -exec touch -h -d @0 {} +
+    (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) > "$2"
+}
+pack "$stage" "$out/initramfs.cpio"
+# The node guest: the same init and modules, and the node image's files
+# (node, its libraries, the JS server and workload); init hands the booted
+# guest to node when the kernel command line says cb_exec=node.
+if [ ! -x "$artifacts/rootfs-node/usr/bin/node" ]; then
+    echo "build-microvm: no node image: run 'just build-rootfs-node'" >&2
+    exit 1
+fi
+cp -a "$artifacts/rootfs-node/." "$stage/"
+pack "$stage" "$out/initramfs-node.cpio"
 echo "$package $version" > "$out/KERNEL"
-sha256sum "$out/vmlinux" "$out/initramfs.cpio"
+sha256sum "$out/vmlinux" "$out/initramfs.cpio" "$out/initramfs-node.cpio"

@@ -285,6 +285,8 @@ pub enum TargetKind {
     NodeContainer(container::Runtime, container::Net),
     /// A microVM in one of the VMMs.
     Microvm(microvm::vmm::Vmm),
+    /// The same microVM, its init handing the guest to node and the JS server.
+    NodeMicrovm(microvm::vmm::Vmm),
 }
 
 impl TargetKind {
@@ -327,6 +329,9 @@ impl TargetKind {
             TargetKind::Microvm(Vmm::Qemu),
             TargetKind::Microvm(Vmm::Firecracker),
             TargetKind::Microvm(Vmm::CloudHypervisor),
+            TargetKind::NodeMicrovm(Vmm::Qemu),
+            TargetKind::NodeMicrovm(Vmm::Firecracker),
+            TargetKind::NodeMicrovm(Vmm::CloudHypervisor),
         ]
     };
 
@@ -347,6 +352,7 @@ impl TargetKind {
                 container::target_name(runtime, net, container::Image::Node)
             }
             TargetKind::Microvm(vmm) => vmm.target_name(),
+            TargetKind::NodeMicrovm(vmm) => vmm.node_target_name(),
         }
     }
 
@@ -360,7 +366,7 @@ impl TargetKind {
             | TargetKind::Deno
             | TargetKind::WorkerdWasm => Family::Isolate,
             TargetKind::Container(..) | TargetKind::NodeContainer(..) => Family::Container,
-            TargetKind::Microvm(_) => Family::Microvm,
+            TargetKind::Microvm(_) | TargetKind::NodeMicrovm(_) => Family::Microvm,
         }
     }
 
@@ -372,6 +378,7 @@ impl TargetKind {
             }
             TargetKind::Node
             | TargetKind::NodeContainer(..)
+            | TargetKind::NodeMicrovm(_)
             | TargetKind::Workerd
             | TargetKind::WorkerdProcess
             | TargetKind::Deno => Implementation::Js,
@@ -399,6 +406,7 @@ impl TargetKind {
                 container::Image::Node,
             )),
             TargetKind::Microvm(vmm) => Box::new(microvm::MicrovmTarget::new(paths, vmm)),
+            TargetKind::NodeMicrovm(vmm) => Box::new(microvm::MicrovmTarget::node(paths, vmm)),
         }
     }
 

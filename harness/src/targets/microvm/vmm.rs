@@ -28,6 +28,15 @@ impl Vmm {
         }
     }
 
+    /// The name of its target whose guest runs node.
+    pub fn node_target_name(self) -> &'static str {
+        match self {
+            Vmm::Qemu => "qemu-microvm-node",
+            Vmm::Firecracker => "firecracker-node",
+            Vmm::CloudHypervisor => "cloud-hypervisor-node",
+        }
+    }
+
     /// The program that runs it.
     pub fn program(self) -> &'static str {
         match self {

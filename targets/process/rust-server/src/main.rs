@@ -36,6 +36,9 @@ fn main() {
     let vm = vm_init::requested();
     if vm {
         listen = vm_init::boot();
+        if let Some(cmd) = vm_init::exec_requested(&listen) {
+            vm_init::exec(&cmd);
+        }
     }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

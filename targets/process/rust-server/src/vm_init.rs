@@ -87,6 +87,50 @@ pub fn boot() -> String {
     }
 }
 
+/// The node server's command, when the kernel asked init to hand the
+/// booted guest over to it (`cb_exec=node`; the node microVM's initramfs
+/// holds node and the JS server at these paths). Anything else fails.
+pub fn exec_requested(listen: &str) -> Option<Vec<String>> {
+    match std::env::var("cb_exec").ok()?.as_str() {
+        "node" => Some(
+            [
+                "/usr/bin/node",
+                "/app/targets/process/node/server.mjs",
+                "--listen",
+                listen,
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        other => fail(&format!("cb_exec={other} is not known (known: node)")),
+    }
+}
+
+/// Mounts /proc and a /tmp (node reads /proc/self and may write /tmp),
+/// marks `exec` and becomes `cmd`: as pid 1 its exit ends the VM.
+pub fn exec(cmd: &[String]) -> ! {
+    // SAFETY: plain syscalls on NUL-terminated strings owned here; argv is
+    // a NULL-terminated array of pointers into `args`, alive across execv.
+    unsafe {
+        for (source, target, kind) in [("proc", "/proc", "proc"), ("tmpfs", "/tmp", "tmpfs")] {
+            libc::mkdir(cstr(target).as_ptr(), 0o755);
+            libc::mount(
+                cstr(source).as_ptr(),
+                cstr(target).as_ptr(),
+                cstr(kind).as_ptr(),
+                0,
+                std::ptr::null(),
+            );
+        }
+        marker("exec");
+        let args: Vec<CString> = cmd.iter().map(|a| cstr(a)).collect();
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        libc::execv(args[0].as_ptr(), argv.as_ptr());
+    }
+    fail("exec")
+}
+
 fn load_modules() {
     let mut modules: Vec<_> = std::fs::read_dir("/lib/modules")
         .map(|d| d.flatten().map(|e| e.path()).collect())
