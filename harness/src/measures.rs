@@ -59,11 +59,17 @@ pub enum BootStage {
     Listen,
     /// Listening to the first response: holds the workload's compute.
     ListenToResponse,
+    /// Init, network up, handing the guest to another program (a node
+    /// guest: mounting /proc and /tmp, to the exec).
+    Exec,
+    /// That program's start, its listening and its first response (a node
+    /// guest: node's start-up and the workload's first run).
+    ExecToResponse,
 }
 
 impl BootStage {
     /// Every stage, in the order the target records them.
-    pub const ALL: [BootStage; 7] = [
+    pub const ALL: [BootStage; 9] = [
         BootStage::ToInit,
         BootStage::Kernel,
         BootStage::Vmm,
@@ -71,6 +77,8 @@ impl BootStage {
         BootStage::Net,
         BootStage::Listen,
         BootStage::ListenToResponse,
+        BootStage::Exec,
+        BootStage::ExecToResponse,
     ];
 
     /// The stage's part of its measure's name: `boot_<this>_ns`.
@@ -83,6 +91,8 @@ impl BootStage {
             BootStage::Net => "net",
             BootStage::Listen => "listen",
             BootStage::ListenToResponse => "listen_to_response",
+            BootStage::Exec => "exec",
+            BootStage::ExecToResponse => "exec_to_response",
         }
     }
 }
@@ -126,7 +136,7 @@ pub enum Measure {
 
 impl Measure {
     /// Every measure a target writes.
-    pub const ALL: [Measure; 20] = [
+    pub const ALL: [Measure; 22] = [
         Measure::Boot(BootStage::ToInit),
         Measure::Boot(BootStage::Kernel),
         Measure::Boot(BootStage::Vmm),
@@ -134,6 +144,8 @@ impl Measure {
         Measure::Boot(BootStage::Net),
         Measure::Boot(BootStage::Listen),
         Measure::Boot(BootStage::ListenToResponse),
+        Measure::Boot(BootStage::Exec),
+        Measure::Boot(BootStage::ExecToResponse),
         Measure::GuestRamPssBytes,
         Measure::VmmOverheadPssBytes,
         Measure::VmmOverheadRssBytes,
@@ -160,6 +172,8 @@ impl Measure {
                 BootStage::Net => "boot_net_ns",
                 BootStage::Listen => "boot_listen_ns",
                 BootStage::ListenToResponse => "boot_listen_to_response_ns",
+                BootStage::Exec => "boot_exec_ns",
+                BootStage::ExecToResponse => "boot_exec_to_response_ns",
             },
             Measure::GuestRamPssBytes => "guest_ram_pss_bytes",
             Measure::VmmOverheadPssBytes => "vmm_overhead_pss_bytes",
@@ -209,7 +223,10 @@ impl Measure {
     /// Whether the span ends with the first response, and so holds the
     /// workload's compute: the report keeps one figure per workload for it.
     pub fn ends_at_response(self) -> bool {
-        self == Measure::Boot(BootStage::ListenToResponse)
+        matches!(
+            self,
+            Measure::Boot(BootStage::ListenToResponse | BootStage::ExecToResponse)
+        )
     }
 
     /// The `(name, value)` pair a target hands back in its measures.

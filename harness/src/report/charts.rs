@@ -71,7 +71,9 @@ struct Series {
 const PALETTE: [RGBColor; 5] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3]];
 
 /// One colour per stage of [`BOOT_STAGES`], in order.
-const BOOT_COLORS: [RGBColor; 6] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3], LINES[7]];
+const BOOT_COLORS: [RGBColor; 8] = [
+    LINES[0], LINES[1], LINES[2], LINES[4], LINES[3], LINES[7], LINES[5], LINES[6],
+];
 
 /// A boot stage as the chart's legend names it.
 fn stage_label(stage: BootStage) -> &'static str {
@@ -83,6 +85,8 @@ fn stage_label(stage: BootStage) -> &'static str {
         BootStage::Net => "network",
         BootStage::Listen => "listen",
         BootStage::ListenToResponse => "to first response",
+        BootStage::Exec => "exec",
+        BootStage::ExecToResponse => "node start + first response",
     }
 }
 

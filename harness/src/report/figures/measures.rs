@@ -10,13 +10,15 @@ use crate::vocab::Phase;
 
 /// Boot stages in the order they happen, as the microVM targets record them
 /// (not `ToInit`: it is `Vmm` and `Kernel` together).
-pub const BOOT_STAGES: [BootStage; 6] = [
+pub const BOOT_STAGES: [BootStage; 8] = [
     BootStage::Vmm,
     BootStage::Kernel,
     BootStage::Modules,
     BootStage::Net,
     BootStage::Listen,
     BootStage::ListenToResponse,
+    BootStage::Exec,
+    BootStage::ExecToResponse,
 ];
 
 /// The median of one target-specific figure.

@@ -113,14 +113,18 @@ pub fn exec(cmd: &[String]) -> ! {
     // a NULL-terminated array of pointers into `args`, alive across execv.
     unsafe {
         for (source, target, kind) in [("proc", "/proc", "proc"), ("tmpfs", "/tmp", "tmpfs")] {
+            // The folder may be in the initramfs already.
             libc::mkdir(cstr(target).as_ptr(), 0o755);
-            libc::mount(
+            if libc::mount(
                 cstr(source).as_ptr(),
                 cstr(target).as_ptr(),
                 cstr(kind).as_ptr(),
                 0,
                 std::ptr::null(),
-            );
+            ) != 0
+            {
+                fail(&format!("mount {target}"));
+            }
         }
         marker("exec");
         let args: Vec<CString> = cmd.iter().map(|a| cstr(a)).collect();
