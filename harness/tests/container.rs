@@ -158,6 +158,21 @@ fn every_container_target_gives_valid_rows_and_leaves_nothing_behind() {
         !runsc_cpu.is_empty() && runsc_cpu.iter().all(|&c| c > 10_000_000),
         "runsc cold CPU {runsc_cpu:?}"
     );
+    // A warm request's CPU is counted once the server went idle: node in a
+    // container spends far more than nothing on one (it read 0 when the
+    // cgroup was read while node's event loop still ran).
+    let mut node_warm: Vec<u64> = samples
+        .iter()
+        .filter(|s| s.target == "crun-node" && s.phase == "warm" && s.valid)
+        .filter_map(|s| s.cpu_ns)
+        .collect();
+    node_warm.sort_unstable();
+    assert!(
+        node_warm
+            .get(node_warm.len() / 2)
+            .is_some_and(|&m| m > 20_000),
+        "crun-node warm CPU {node_warm:?}"
+    );
     // gVisor's platform and network are in run.json.
     let runsc = info.targets.iter().find(|t| t.name == "runsc").unwrap();
     assert_eq!(

@@ -305,6 +305,11 @@ impl ContainerTarget {
     /// CPU so far of the container, its resident runtime processes, the
     /// daemons and the runtime CLIs the harness ran.
     fn cpu_of(&self, c: &Container) -> Option<u64> {
+        // The cgroup's account of a thread still running (a server finishing
+        // its request: node's event loop after the write) is brought up to
+        // date only when it stops: wait for the container's processes to go
+        // idle first (at most 5 ms), as the process targets do.
+        proc::settle(&c.cgroup.procs(), Duration::from_millis(5));
         let resident = proc::cpu_of(self.resident_of(c)).unwrap_or(0);
         let (daemons, cli) = self.host_usage();
         c.cgroup
