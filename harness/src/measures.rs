@@ -68,11 +68,12 @@ pub enum BootStage {
 }
 
 impl BootStage {
-    /// Every stage, in the order the target records them.
+    /// Every stage: `ToInit` (the VMM and the kernel together) first, then
+    /// [`BootStage::SPANS`].
     pub const ALL: [BootStage; 9] = [
         BootStage::ToInit,
-        BootStage::Kernel,
         BootStage::Vmm,
+        BootStage::Kernel,
         BootStage::Modules,
         BootStage::Net,
         BootStage::Listen,
@@ -80,6 +81,14 @@ impl BootStage {
         BootStage::Exec,
         BootStage::ExecToResponse,
     ];
+
+    /// The spans that add up to a cold start, in the order they happen:
+    /// every stage but `ToInit`. A guest records some of them (the static
+    /// server's guest `Listen`, a node guest `Exec`).
+    pub const SPANS: &'static [BootStage] = match BootStage::ALL.split_first() {
+        Some((_, spans)) => spans,
+        None => &[],
+    };
 
     /// The stage's part of its measure's name: `boot_<this>_ns`.
     pub fn as_str(self) -> &'static str {

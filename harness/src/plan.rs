@@ -273,25 +273,32 @@ impl Plan {
     }
 }
 
+/// A small plan for unit tests: two targets, two workloads, every sampled
+/// phase, 4 rounds, 10 warm samples.
+#[cfg(test)]
+pub(crate) fn example(seed: u64) -> Plan {
+    Plan {
+        targets: vec!["a".into(), "b".into()],
+        workloads: vec!["hello".into(), "palindrome-small".into()],
+        phases: vec![Phase::Cold, Phase::Warm, Phase::HostCold],
+        samples: 4,
+        warm_samples: 10,
+        seed,
+        profile: Profile::Quick,
+        timeout: Duration::from_secs(30),
+        poll: Poll::default(),
+        density_max: 16,
+        density_budget_bytes: 1 << 30,
+        controls: Controls::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn plan(seed: u64) -> Plan {
-        Plan {
-            targets: vec!["a".into(), "b".into()],
-            workloads: vec!["hello".into(), "palindrome-small".into()],
-            phases: vec![Phase::Cold, Phase::Warm, Phase::HostCold],
-            samples: 4,
-            warm_samples: 10,
-            seed,
-            profile: Profile::Quick,
-            timeout: Duration::from_secs(30),
-            poll: Poll::default(),
-            density_max: 16,
-            density_budget_bytes: 1 << 30,
-            controls: Controls::default(),
-        }
+        example(seed)
     }
 
     #[test]

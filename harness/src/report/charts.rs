@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
-use super::figures::{self, BootFigure, DensityFigure, Figures, BOOT_STAGES};
+use super::figures::{self, BootFigure, DensityFigure, Figures};
 use crate::measures::BootStage;
 use crate::results::Sample;
 use crate::stats;
@@ -70,7 +70,7 @@ struct Series {
 
 const PALETTE: [RGBColor; 5] = [LINES[0], LINES[1], LINES[2], LINES[4], LINES[3]];
 
-/// One colour per stage of [`BOOT_STAGES`], in order.
+/// One colour per stage of [`BootStage::SPANS`], in order.
 const BOOT_COLORS: [RGBColor; 8] = [
     LINES[0], LINES[1], LINES[2], LINES[4], LINES[3], LINES[7], LINES[5], LINES[6],
 ];
@@ -364,7 +364,7 @@ fn boot_breakdown(boot: &[BootFigure]) -> Option<Chart> {
             ))
             .map_err(|e| e.to_string())?;
         }
-        for k in 0..BOOT_STAGES.len() {
+        for k in 0..BootStage::SPANS.len() {
             let color = BOOT_COLORS[k % BOOT_COLORS.len()];
             let bars = rows.iter().enumerate().map(|(i, stages)| {
                 let start: f64 = stages[..k].iter().sum();
@@ -383,7 +383,7 @@ fn boot_breakdown(boot: &[BootFigure]) -> Option<Chart> {
         "Boot breakdown",
         "Where a microVM's cold start goes, from the markers its init writes to the serial console: VMM and loader (host time to init minus the guest clock), the kernel (the guest clock at init), loading the virtio modules, configuring the network, binding the server, then the host's first response (hello cold starts where the run has them, so the last stage holds no workload compute).",
         drawn.map(|()| svg),
-        BOOT_STAGES
+        BootStage::SPANS
             .iter()
             .zip(BOOT_COLORS)
             .map(|(&stage, color)| (stage_label(stage).to_string(), hex(color)))

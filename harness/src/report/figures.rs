@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use density::{DensityFigure, GOOD_FIT_R2};
-pub use measures::{BootFigure, MeasureFigure, BOOT_STAGES};
+pub use measures::{BootFigure, MeasureFigure};
 pub use timing::{Clock, ComputeFigure, ComputeRatio, Paired, RatioFigure, TIMER_FLOOR_NS};
 
 use super::comparison::{self, ClaimFigure, FamilyFigures, Figure};

@@ -198,14 +198,7 @@ mod tests {
             workloads: vec!["hello".into()],
             phases: vec![Phase::Cold],
             samples: 3,
-            warm_samples: 0,
-            seed: 1,
-            profile: crate::plan::Profile::Quick,
-            timeout: Duration::from_secs(30),
-            poll: Default::default(),
-            density_max: 1,
-            density_budget_bytes: 1 << 30,
-            controls: Default::default(),
+            ..crate::plan::example(1)
         }
     }
 

@@ -8,19 +8,6 @@ use crate::results::MeasureRow;
 use crate::stats;
 use crate::vocab::Phase;
 
-/// Boot stages in the order they happen, as the microVM targets record them
-/// (not `ToInit`: it is `Vmm` and `Kernel` together).
-pub const BOOT_STAGES: [BootStage; 8] = [
-    BootStage::Vmm,
-    BootStage::Kernel,
-    BootStage::Modules,
-    BootStage::Net,
-    BootStage::Listen,
-    BootStage::ListenToResponse,
-    BootStage::Exec,
-    BootStage::ExecToResponse,
-];
-
 /// The median of one target-specific figure.
 #[derive(Clone, Debug)]
 pub struct MeasureFigure {
@@ -43,7 +30,7 @@ pub struct MeasureFigure {
 pub struct BootFigure {
     /// Target.
     pub target: String,
-    /// Per stage of [`BOOT_STAGES`], in order: the median over cold starts.
+    /// Per stage of [`BootStage::SPANS`], in order: the median over cold starts.
     pub stages_ns: Vec<Option<u64>>,
 }
 
@@ -110,7 +97,9 @@ pub fn cold_median(
 pub fn boot_figures(measures: &[&MeasureRow]) -> Vec<BootFigure> {
     let mut targets: Vec<&str> = Vec::new();
     for m in measures {
-        if Measure::Boot(BOOT_STAGES[0]).is(&m.measure) && !targets.contains(&m.target.as_str()) {
+        if Measure::Boot(BootStage::SPANS[0]).is(&m.measure)
+            && !targets.contains(&m.target.as_str())
+        {
             targets.push(&m.target);
         }
     }
@@ -122,7 +111,7 @@ pub fn boot_figures(measures: &[&MeasureRow]) -> Vec<BootFigure> {
         .into_iter()
         .map(|t| BootFigure {
             target: t.to_string(),
-            stages_ns: BOOT_STAGES
+            stages_ns: BootStage::SPANS
                 .iter()
                 .map(|&stage| cold_median(measures, t, Measure::Boot(stage), hello))
                 .collect(),

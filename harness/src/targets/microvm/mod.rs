@@ -66,6 +66,8 @@ pub struct MicrovmTarget {
     tsc_khz: Option<u64>,
     extra_cmdline: String,
     memory_mib: u32,
+    /// The last console marker its guest writes before it answers.
+    last_marker: &'static str,
 }
 
 /// One running VM.
@@ -200,6 +202,7 @@ impl MicrovmTarget {
             tsc_khz: None,
             extra_cmdline: String::new(),
             memory_mib: MEMORY_MIB,
+            last_marker: "listen",
         }
     }
 
@@ -211,6 +214,7 @@ impl MicrovmTarget {
             initrd: paths.artifact("microvm/initramfs-node.cpio"),
             extra_cmdline: "cb_exec=node".into(),
             memory_mib: NODE_MEMORY_MIB,
+            last_marker: "exec",
             ..MicrovmTarget::new(paths, vmm)
         }
     }
@@ -224,15 +228,6 @@ impl MicrovmTarget {
             self.extra_cmdline = format!("{} {extra}", self.extra_cmdline);
         }
         self
-    }
-
-    /// The last console marker the guest writes before it answers.
-    fn last_marker(&self) -> &'static str {
-        if self.extra_cmdline.contains("cb_exec=") {
-            "exec"
-        } else {
-            "listen"
-        }
     }
 
     fn guest(&self, tap: &Tap, accel: Accel) -> Guest {
@@ -337,7 +332,7 @@ impl MicrovmTarget {
                     .console
                     .as_ref()
                     .map(|c| {
-                        c.wait_for(self.last_marker(), Duration::from_millis(500));
+                        c.wait_for(self.last_marker, Duration::from_millis(500));
                         c.markers()
                     })
                     .unwrap_or_default();
