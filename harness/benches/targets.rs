@@ -38,6 +38,7 @@ fn prepared(kind: TargetKind, logs: &std::path::Path) -> Option<Box<dyn Target>>
         log_dir: logs.to_path_buf(),
         poll: Poll::default(),
         cancel: Arc::new(AtomicBool::new(false)),
+        envelope: None,
     };
     match target.prepare(&ctx) {
         Ok(_) => Some(target),

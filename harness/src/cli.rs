@@ -40,7 +40,7 @@ pub enum Command {
     /// List every target: family, available or why not, version.
     Targets,
     /// Run the matrix and write results/<run-id>/ and reports/<run-id>/.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Compare two runs: per (target, workload, phase) the change in p50 and
     /// p99 and its significance; exit status 1 on a significant regression.
     Compare {
@@ -167,6 +167,10 @@ pub struct RunArgs {
     /// With --precision: the most time, in seconds, all rounds together may take.
     #[arg(long, default_value_t = 1800.0, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub max_time: f64,
+    /// Hold every instance to a platform's resources: its memory limit and
+    /// CPU share, with cgroups (presets and sources: harness/data/envelopes.json).
+    #[arg(long, value_name = "NAME", value_parser = crate::envelope::Envelope::named)]
+    pub envelope: Option<crate::envelope::Envelope>,
 }
 
 /// `--settle`: on or off.
@@ -322,7 +326,7 @@ pub fn main() -> ExitCode {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Targets => targets(),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Compare {
             base,
             new,
@@ -412,6 +416,21 @@ fn compare(
         Ok(rows.rows)
     };
     let (base_samples, new_samples) = (read(base)?, read(new)?);
+    // A figure under 1/13 of a CPU is not a regression of one at full CPU.
+    // A folder of samples alone (no run.json) has an unknown envelope.
+    let envelope = |dir: &std::path::Path| -> anyhow::Result<Option<String>> {
+        if !dir.join("run.json").is_file() {
+            return Ok(None);
+        }
+        let info = crate::results::read_run_info(dir)?;
+        Ok(Some(
+            info.plan
+                .envelope
+                .map_or_else(|| "none".to_string(), |e| e.name),
+        ))
+    };
+    compare::same_envelope(envelope(base)?.as_deref(), envelope(new)?.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let changes = compare::compare(&base_samples, &new_samples, &opts);
     if changes.is_empty() {
         bail!("the two runs have no (target, workload, phase) in common");
@@ -537,6 +556,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 max_time: Duration::from_secs_f64(args.max_time),
             }),
         },
+        envelope: args.envelope.clone(),
     };
 
     // Precise sleeps in the readiness poll: the default 50 µs timer slack

@@ -95,6 +95,21 @@ fn median(v: &mut [f64]) -> f64 {
     stats::median_in_place(v).expect("a permutation test needs values on both sides")
 }
 
+/// Whether two runs were held to one envelope (`"none"` for none; `None`
+/// where a folder has no run.json to say): the error says which differ.
+/// Unknown on both sides passes: there is nothing to tell them apart by.
+pub fn same_envelope(base: Option<&str>, new: Option<&str>) -> Result<(), String> {
+    match (base, new) {
+        (Some(a), Some(b)) if a != b => Err(format!(
+            "the runs were held to different envelopes (base: {a}, new: {b}): compare runs of one envelope (`coldbench run --envelope NAME`)"
+        )),
+        (Some(known), None) | (None, Some(known)) if known != "none" => Err(format!(
+            "one run was held to the envelope {known} and the other has no run.json to say which it had: compare runs of one envelope"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Two-sided permutation test of the difference of medians of `a` and `b`:
 /// the share of random relabellings whose difference is at least as large.
 /// Both sides must hold values.
@@ -278,6 +293,20 @@ pub fn markdown(changes: &[Change], base: &str, new: &str, opts: &Options) -> St
 mod tests {
     use super::*;
     use rand::Rng;
+
+    #[test]
+    fn runs_of_different_envelopes_are_not_compared() {
+        assert!(same_envelope(Some("lambda-128"), Some("lambda-128")).is_ok());
+        assert!(same_envelope(Some("none"), None).is_ok());
+        assert!(same_envelope(None, None).is_ok());
+        let err = same_envelope(Some("none"), Some("lambda-128")).unwrap_err();
+        assert!(
+            err.contains("different envelopes (base: none, new: lambda-128)"),
+            "{err}"
+        );
+        let err = same_envelope(None, Some("workers")).unwrap_err();
+        assert!(err.contains("envelope workers"), "{err}");
+    }
 
     #[test]
     fn identical_samples_are_not_significant_and_separated_ones_are() {

@@ -5,6 +5,8 @@
 //! - [`cli`]: options → plan → run → report;
 //! - [`plan`]: which targets, workloads and phases, how many samples, in which
 //!   seeded, interleaved order;
+//! - [`envelope`]: a platform's memory and CPU share per instance, and the
+//!   cgroups that hold an instance to it;
 //! - [`targets`]: the Target seam and the registry of every target;
 //! - [`run`]: the scheduler that executes a plan, and the run folder's one sink;
 //! - [`phases`]: one module per phase: what a cell asks of a target;
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod compare;
 pub mod density;
 pub mod drift;
+pub mod envelope;
 pub mod fingerprint;
 pub mod measure;
 pub mod measures;

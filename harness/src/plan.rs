@@ -84,6 +84,10 @@ pub struct Plan {
     /// before they were recorded).
     #[serde(default)]
     pub controls: Controls,
+    /// The platform's resources every instance is held to (`None`: the
+    /// machine's, unlimited).
+    #[serde(default)]
+    pub envelope: Option<crate::envelope::Envelope>,
 }
 
 /// What the harness does to keep figures from depending on what ran before
@@ -290,6 +294,7 @@ pub(crate) fn example(seed: u64) -> Plan {
         density_max: 16,
         density_budget_bytes: 1 << 30,
         controls: Controls::default(),
+        envelope: None,
     }
 }
 

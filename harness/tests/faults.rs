@@ -223,6 +223,12 @@ fn unknown_names_are_usage_errors_that_list_the_valid_ones() {
         err.to_string().contains("valid: hello, palindrome-small"),
         "{err}"
     );
+    let err = Cli::try_parse_from(["coldbench", "run", "--envelope", "lambda-64"]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown envelope 'lambda-64' (valid: lambda-128, lambda-1769, workers, azure-consumption"),
+        "{err}"
+    );
     let err = Cli::try_parse_from(["coldbench", "run", "--phases", "lukewarm"]).unwrap_err();
     assert!(
         err.to_string().contains("valid: cold, warm, host-cold"),

@@ -157,6 +157,7 @@ fn a_corrupt_cwasm_is_rebuilt_at_prepare() {
         log_dir: dir.path().to_path_buf(),
         poll: Default::default(),
         cancel: Default::default(),
+        envelope: None,
     };
     let facts = target
         .prepare(&ctx)

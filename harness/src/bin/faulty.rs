@@ -3,7 +3,8 @@
 //!
 //! Usage: `coldbench-faulty --mode MODE --listen ADDR`, MODE one of
 //! `never-ready`, `exit-at-start`, `wrong-answer`, `always-cold`,
-//! `crash-after-first`, `hang-after-first`, `garbage`, `fixed-id`, `ok`.
+//! `crash-after-first`, `hang-after-first`, `hog-after-first` (touches
+//! 512 MiB on its second request), `garbage`, `fixed-id`, `ok`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -70,6 +71,11 @@ fn main() {
                         "hang-after-first" => loop {
                             std::thread::sleep(std::time::Duration::from_secs(3600));
                         },
+                        "hog-after-first" => {
+                            // Every page written, so that it is resident.
+                            let hog = vec![1u8; 512 << 20];
+                            std::hint::black_box(&hog);
+                        }
                         _ => {}
                     }
                 }

@@ -80,6 +80,20 @@ impl Cgroup {
         Some(file.saturating_sub(get("shmem").unwrap_or(0)))
     }
 
+    /// Processes its memory limit killed: `oom_kill` in
+    /// `memory.oom_control` (v1), `memory.events` (v2).
+    pub fn oom_kills(&self) -> Option<u64> {
+        let file = if self.unified {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        let text = fs::read_to_string(self.dir("memory").join(file)).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// CPU time of everything that ran in it: `cpuacct.usage` (v1),
     /// `cpu.stat` `usage_usec` (v2).
     pub fn cpu_ns(&self) -> Option<u64> {

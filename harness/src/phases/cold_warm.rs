@@ -93,10 +93,11 @@ impl CellPhase for ColdWarm {
                     cell.attach(Measure::WarmupNs, latency.as_nanos() as u64);
                     (!s.valid).then_some(s)
                 }
-                Err(e) => Some(
-                    cell.rec
-                        .failed(Phase::Warm, sent_at.elapsed(), e.to_string()),
-                ),
+                Err(e) => Some(cell.rec.failed(
+                    Phase::Warm,
+                    sent_at.elapsed(),
+                    with_fault(target, &instance, e),
+                )),
             };
             if let Some(mut s) = flagged {
                 s.error = format!("warm-up request: {}", s.error);
@@ -142,14 +143,29 @@ impl CellPhase for ColdWarm {
                 Err(e) => {
                     // The instance is broken: one failed sample says so, and
                     // it gets no more requests.
-                    let s = cell
-                        .rec
-                        .failed(Phase::Warm, sent_at.elapsed(), e.to_string());
+                    let s = cell.rec.failed(
+                        Phase::Warm,
+                        sent_at.elapsed(),
+                        with_fault(target, &instance, e),
+                    );
                     cell.out.samples.push(s);
                     break;
                 }
             }
         }
         cell.stop(target, instance);
+    }
+}
+
+/// A failed request's error, after what the target knows of why the
+/// instance broke (`OOM: …`).
+fn with_fault(
+    target: &mut dyn Target,
+    instance: &crate::targets::Instance,
+    e: crate::targets::TargetError,
+) -> String {
+    match target.fault(instance) {
+        Some(fault) => format!("{fault}; {e}"),
+        None => e.to_string(),
     }
 }

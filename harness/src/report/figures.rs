@@ -75,6 +75,8 @@ pub struct Figures<'a> {
     pub claims: Vec<ClaimFigure>,
     /// The prices the costs are computed with.
     pub prices: Prices,
+    /// The seed sources' tables, regenerated.
+    pub seeds: Option<super::seeds::SeedTables>,
     /// $ per million invocations, per native (target, workload).
     pub costs: Vec<CostFigure>,
 }
@@ -181,6 +183,7 @@ impl<'a> Figures<'a> {
             claims: Vec::new(),
             prices: cost::prices(),
             costs: Vec::new(),
+            seeds: None,
         };
         figures.headline = figures.headline_figures();
         let memory: Vec<Option<f64>> = figures
@@ -198,14 +201,15 @@ impl<'a> Figures<'a> {
         figures.by_implementation = comparison::implementation_figures(&figures.comparison);
         figures.claims = comparison::claim_figures(&figures.comparison);
         figures.costs = cost::figures(figures.usages(&memory), &figures.prices);
+        figures.seeds = Some(super::seeds::SeedTables::of(&figures));
         figures
     }
 
-    fn row(&self, target: &str, workload: &str, phase: Phase) -> Option<&'a SummaryRow> {
+    pub(crate) fn row(&self, target: &str, workload: &str, phase: Phase) -> Option<&'a SummaryRow> {
         stats::find_row(self.rows, target, workload, phase.as_str())
     }
 
-    fn density_of(&self, target: &str) -> Option<&DensityFigure> {
+    pub(crate) fn density_of(&self, target: &str) -> Option<&DensityFigure> {
         self.density.iter().find(|d| d.target == target)
     }
 

@@ -16,7 +16,21 @@ pub fn render(m: &ReportModel) -> String {
 
 /// The title, whether the run finished, and what the counts are.
 fn intro(out: &mut String, m: &ReportModel) {
-    let _ = writeln!(out, "## coldbench {}\n", m.run.run_id);
+    match &m.run.plan.envelope {
+        Some(e) => {
+            let _ = writeln!(
+                out,
+                "## coldbench {} · under {}\n\nEvery instance was held to {} ({}); a shared host as a whole, all its tenants together.\n",
+                m.run.run_id,
+                e.name,
+                e.describe(),
+                e.platform
+            );
+        }
+        None => {
+            let _ = writeln!(out, "## coldbench {}\n", m.run.run_id);
+        }
+    }
     if m.incomplete {
         let _ = writeln!(
             out,

@@ -12,6 +12,7 @@ pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod sections;
+pub mod seeds;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -58,6 +58,8 @@ pub struct ReportModel {
     pub density: Vec<DensityView>,
     /// The comparison page: one row per family.
     pub families: Vec<FamilyRow>,
+    /// The seed sources' tables, regenerated.
+    pub seeds: Vec<sections::seeds::SeedTableView>,
     /// The same, one row per (implementation, family).
     pub by_implementation: Vec<FamilyRow>,
     /// The comparison page: each claim against the measurement.
@@ -130,6 +132,11 @@ impl ReportModel {
             emulated: f.emulated.clone(),
             density: sections::density::build(f),
             families: comparison::families(&f.families),
+            seeds: f
+                .seeds
+                .as_ref()
+                .map(sections::seeds::build)
+                .unwrap_or_default(),
             by_implementation: comparison::families(&f.by_implementation),
             claims: comparison::claims(&f.claims),
             costs: cost::rows(&f.costs),

@@ -91,6 +91,7 @@ pub fn execute(
         log_dir: run_dir.join("logs"),
         poll: req.plan.poll,
         cancel: req.cancel.clone(),
+        envelope: req.plan.envelope.clone(),
     };
 
     // The controls come first: the hosts prepare starts are placed too.
@@ -334,6 +335,12 @@ fn prepare_all(
 ) -> (Vec<Box<dyn Target>>, Vec<TargetInfo>) {
     let mut active = Vec::new();
     let mut infos = Vec::new();
+    // An envelope this host cannot apply leaves every target out, said so:
+    // never a run that silently measures unlimited instances.
+    let refused = ctx
+        .envelope
+        .as_ref()
+        .and_then(|e| crate::envelope::check(e).err());
     for mut t in targets {
         let mut info = TargetInfo {
             name: t.name().to_string(),
@@ -347,7 +354,24 @@ fn prepare_all(
             phases: t.phases().iter().map(|p| p.as_str().to_string()).collect(),
             implementation: TargetKind::parse(t.name()).ok().map(|k| k.implementation()),
         };
+        let kind = TargetKind::parse(t.name()).ok();
+        if let (Some(envelope), Some(kind)) = (&ctx.envelope, kind) {
+            info.facts.insert(
+                "envelope".into(),
+                serde_json::json!(format!(
+                    "{}; held: {}",
+                    envelope.describe(),
+                    kind.envelope_scope().describe()
+                )),
+            );
+        }
         match t.availability() {
+            _ if refused.is_some() => {
+                info.skipped_reason = Some(format!(
+                    "unavailable: {}",
+                    refused.clone().unwrap_or_default()
+                ));
+            }
             Availability::Unavailable { reason } => {
                 info.skipped_reason = Some(format!("unavailable: {reason}"));
             }
@@ -355,7 +379,7 @@ fn prepare_all(
                 info.version = Some(version);
                 match t.prepare(ctx) {
                     Ok(facts) => {
-                        info.facts = facts;
+                        info.facts.extend(facts);
                         info.measured = true;
                         info.accel = t.accel().to_string();
                     }

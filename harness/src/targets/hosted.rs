@@ -161,6 +161,11 @@ impl HostedTarget {
                     }
                     None => "the host dropped the connection".to_string(),
                 };
+                // The envelope holds the host: its limit is all tenants'.
+                let state = match host.process.fault() {
+                    Some(oom) => format!("{oom}, the host's, shared by all its tenants: {state}"),
+                    None => state,
+                };
                 let output = Prepared::log_since(&self.prepared, log_from);
                 let restart = self.restart();
                 self.notes

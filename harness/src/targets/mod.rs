@@ -52,6 +52,9 @@ pub struct Context {
     pub poll: Poll,
     /// Set when the user interrupts the run; long waits should give up.
     pub cancel: Arc<AtomicBool>,
+    /// The resources each instance is held to, if any (how, per family:
+    /// [`crate::envelope`]).
+    pub envelope: Option<crate::envelope::Envelope>,
 }
 
 impl Context {
@@ -220,6 +223,11 @@ pub trait Target: Send {
     fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
         self.measure(instance).cpu_ns
     }
+    /// Why a broken instance broke, where the target can tell more than the
+    /// failed request (its envelope's memory limit killed it: `OOM: …`).
+    fn fault(&mut self, _instance: &Instance) -> Option<String> {
+        None
+    }
     /// Tears the instance down and checks nothing of it is left.
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError>;
     /// Stops the shared host, if any, and checks nothing is left.
@@ -383,6 +391,20 @@ impl TargetKind {
             | TargetKind::WorkerdProcess
             | TargetKind::Deno => Implementation::Js,
             TargetKind::Wasm(_) | TargetKind::WorkerdWasm => Implementation::RustWasm,
+        }
+    }
+
+    /// Where an envelope holds it ([`crate::envelope`]).
+    pub fn envelope_scope(self) -> crate::envelope::Scope {
+        use crate::envelope::Scope;
+        match self {
+            TargetKind::Process | TargetKind::Node | TargetKind::WorkerdProcess => Scope::Instance,
+            TargetKind::Wasm(_)
+            | TargetKind::Workerd
+            | TargetKind::Deno
+            | TargetKind::WorkerdWasm => Scope::Host,
+            TargetKind::Container(..) | TargetKind::NodeContainer(..) => Scope::Container,
+            TargetKind::Microvm(_) | TargetKind::NodeMicrovm(_) => Scope::Vm,
         }
     }
 

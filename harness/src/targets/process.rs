@@ -160,6 +160,10 @@ impl Target for ProcessTarget {
         instance.state::<Spawned>()?.cpu_ns()
     }
 
+    fn fault(&mut self, instance: &Instance) -> Option<String> {
+        instance.state::<Spawned>()?.fault()
+    }
+
     fn stop(&mut self, instance: Instance) -> Result<(), TargetError> {
         instance.into_state::<Spawned>()?.stop()
     }

@@ -2,6 +2,7 @@
 //! its own, its output appended to the target's log, killed with its whole
 //! group, and checked to be gone.
 
+use crate::envelope::{Confined, Envelope};
 use crate::run::conditions::Placement;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
@@ -109,16 +110,20 @@ pub struct Spawned {
     /// The group's processes as first seen by a reading: finding them scans
     /// /proc, too slow to repeat around every warm request.
     members: std::sync::OnceLock<Vec<u32>>,
+    /// The cgroup holding it to the run's envelope, removed after it.
+    confined: Option<Confined>,
 }
 
 impl Spawned {
     /// Spawns `program args…` with `env` added to the environment, stdin
-    /// closed, stdout and stderr to `log`.
+    /// closed, stdout and stderr to `log`; inside a cgroup of its own held
+    /// to `envelope`, if there is one.
     pub fn spawn(
         program: &Path,
         args: &[String],
         env: &[(String, String)],
         log: &Log,
+        envelope: Option<&Envelope>,
     ) -> Result<Spawned, TargetError> {
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -127,13 +132,35 @@ impl Spawned {
             .stdout(log.stdio()?)
             .stderr(log.stdio()?)
             .process_group(0);
-        let child = Placement::spawn(|| cmd.spawn())
-            .map_err(|e| TargetError::Start(format!("cannot spawn {}: {e}", program.display())))?;
+        let name = program.file_name().unwrap_or_default().to_string_lossy();
+        let confined = envelope
+            .map(|e| Confined::create(e, &name))
+            .transpose()
+            .map_err(|e| TargetError::Start(format!("cannot apply the envelope: {e}")))?;
+        let child = match &confined {
+            Some(c) => c.spawn(&mut cmd),
+            None => Placement::spawn(|| cmd.spawn()),
+        }
+        .map_err(|e| TargetError::Start(format!("cannot spawn {}: {e}", program.display())))?;
         Ok(Spawned {
             child,
             program: program.display().to_string(),
             members: Default::default(),
+            confined,
         })
+    }
+
+    /// Takes charge of a child spawned elsewhere into `confined` (see
+    /// [`Spawned::adopt`]), so that the cgroup goes after it.
+    pub fn adopt_confined(child: Child, program: &str, confined: Option<Confined>) -> Spawned {
+        let mut spawned = Spawned::adopt(child, program);
+        spawned.confined = confined;
+        spawned
+    }
+
+    /// Why it died, if its envelope's memory limit killed it.
+    pub fn fault(&self) -> Option<String> {
+        self.confined.as_ref()?.fault()
     }
 
     /// Takes charge of a child spawned elsewhere (in its own process group,
@@ -143,6 +170,7 @@ impl Spawned {
             child,
             program: program.to_string(),
             members: Default::default(),
+            confined: None,
         }
     }
 
@@ -321,7 +349,8 @@ impl LaunchSpec {
             .iter()
             .map(|a| a.replace("{listen}", &listen))
             .collect();
-        let mut process = Spawned::spawn(&self.program, &args, &self.env, log)?;
+        let mut process =
+            Spawned::spawn(&self.program, &args, &self.env, log, ctx.envelope.as_ref())?;
         let endpoint = crate::measure::http::Endpoint::direct(addr);
         let request = format!("GET {path} HTTP/1.1\r\nhost: {listen}\r\n\r\n").into_bytes();
         let ready = first_response(&endpoint, &request, &ctx.poll, asked_at, deadline, || {
@@ -338,7 +367,14 @@ impl LaunchSpec {
             }),
             Err(e) => {
                 process.kill();
-                Err(TargetError::Start(format!("{e}{}", log.since(log_from))))
+                let oom = process
+                    .fault()
+                    .map(|f| format!("{f}; "))
+                    .unwrap_or_default();
+                Err(TargetError::Start(format!(
+                    "{oom}{e}{}",
+                    log.since(log_from)
+                )))
             }
         }
     }

@@ -117,6 +117,7 @@ pub fn plan(
         density_max: 4,
         density_budget_bytes: 1 << 30,
         controls: Default::default(),
+        envelope: None,
     }
 }
 
@@ -227,6 +228,7 @@ pub fn prepared(mut target: Box<dyn Target>) -> (Box<dyn Target>, tempfile::Temp
         log_dir: dir.path().to_path_buf(),
         poll: Default::default(),
         cancel: Default::default(),
+        envelope: None,
     };
     target.prepare(&ctx).unwrap();
     (target, dir)
@@ -378,6 +380,7 @@ pub fn fixture_plan(
         density_max,
         density_budget_bytes: 1 << 30,
         controls: Default::default(),
+        envelope: None,
     }
 }
 

@@ -15,6 +15,21 @@ pub fn harness(run: &RunInfo) -> Vec<(String, String)> {
         ("command".to_string(), run.command_line.clone()),
         ("plan".to_string(), plan.to_lowercase()),
         ("readiness polling".to_string(), p.poll.describe()),
+        (
+            "envelope".to_string(),
+            match &p.envelope {
+                Some(e) => format!(
+                    "{} ({}; source: {}); each target's \"envelope\" fact says what it holds",
+                    e.describe(),
+                    e.platform,
+                    e.source
+                ),
+                None => {
+                    "none: instances had the machine's CPUs and a target's default memory limit"
+                        .into()
+                }
+            },
+        ),
     ];
     out.extend(conditions(run));
     if let Some(c) = &run.calibration {

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::cli::{exec, output};
 use super::mechanism::{Launch, Mechanism};
 use super::oci::{self, ContainerSpec, OciNet};
-use super::{Net, Runtime, MEMORY_LIMIT};
+use super::{Net, Runtime};
 use crate::measure::cgroup::Cgroup;
 use crate::targets::netdev::Veth;
 use crate::targets::{spawn, Availability, Facts, TargetError};
@@ -136,7 +136,8 @@ impl Mechanism for Bundle {
             args: l.cmd.iter().map(|s| s.to_string()).collect(),
             net: netns.as_deref().map(OciNet::Join).unwrap_or(OciNet::Host),
             cgroup: &cgroup,
-            memory_limit: MEMORY_LIMIT,
+            memory_limit: l.limits.memory_bytes,
+            cpu: l.limits.cpu.map(|(_, quota, period)| (quota, period)),
         })
         .map_err(|e| format!("building config.json: {e}"))?;
         std::fs::create_dir_all(l.folder)

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::cli::{combined_output, exec, output};
 use super::mechanism::{Launch, Mechanism};
-use super::{Net, Runtime, MEMORY_LIMIT};
+use super::{Net, Runtime};
 use crate::measure::cgroup::Cgroup;
 use crate::measure::proc;
 use crate::targets::{spawn, Availability, Facts, TargetError};
@@ -217,8 +217,13 @@ impl Mechanism for Engine {
                 "nproc=1024:1024",
             ]);
         }
-        let memory = MEMORY_LIMIT.to_string();
-        args.extend(["--memory", &memory, &self.image]);
+        let memory = l.limits.memory_bytes.to_string();
+        let cpus = l.limits.cpu.map(|(share, _, _)| format!("{share}"));
+        args.extend(["--memory", &memory]);
+        if let Some(cpus) = &cpus {
+            args.extend(["--cpus", cpus]);
+        }
+        args.push(&self.image);
         args.extend(l.cmd);
         let status = exec(self.runtime.cli(), &self.args(&args), l.log, l.deadline)?;
         let id = std::fs::read_to_string(&cidfile)

@@ -32,6 +32,37 @@ pub struct Launch<'a> {
     pub log: &'a Log,
     /// When the cold start times out.
     pub deadline: Instant,
+    /// Its memory limit and CPU quota.
+    pub limits: Limits,
+}
+
+/// What a container is held to: the run's envelope, or the default memory
+/// limit and the machine's CPUs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Memory limit in bytes.
+    pub memory_bytes: i64,
+    /// Share of one CPU, quota and period in µs (`None`: not limited).
+    pub cpu: Option<(f64, u64, u64)>,
+}
+
+impl Limits {
+    /// The envelope's limits, or `default_memory` and no CPU limit.
+    pub fn of(envelope: Option<&crate::envelope::Envelope>, default_memory: i64) -> Limits {
+        match envelope {
+            Some(e) => Limits {
+                memory_bytes: e.memory_bytes() as i64,
+                cpu: e
+                    .cpu_share
+                    .zip(e.cpu_quota_us())
+                    .map(|(share, quota)| (share, quota, e.cpu_period_us)),
+            },
+            None => Limits {
+                memory_bytes: default_memory,
+                cpu: None,
+            },
+        }
+    }
 }
 
 /// How one runtime makes, finds and removes containers.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use self::cli::reaped_children_cpu_ns;
-use self::mechanism::{Launch, Mechanism};
+use self::mechanism::{Launch, Limits, Mechanism};
 use super::netdev::{self as net, Veth};
 use super::spawn::{self, Log, Prepared};
 use super::{
@@ -188,8 +188,14 @@ pub fn target_name(runtime: Runtime, net: Net, image: Image) -> &'static str {
     }
 }
 
-/// The memory limit of every container.
+/// The memory limit of every container outside an envelope.
 const MEMORY_LIMIT: i64 = 256 << 20;
+
+/// `OOM: …` when the run has an envelope and the container's memory limit
+/// killed one of its processes.
+fn oom_fault(cgroup: &Cgroup, ctx: &Context) -> Option<String> {
+    crate::envelope::oom_fault(cgroup.oom_kills()?, ctx.envelope.as_ref()?)
+}
 
 /// Containers started by this process, across all container targets: names
 /// and addresses derive from it, so no two containers of a process share one.
@@ -431,6 +437,7 @@ impl Target for ContainerTarget {
             addr,
             log,
             deadline: req.deadline,
+            limits: Limits::of(ctx.envelope.as_ref(), MEMORY_LIMIT),
         });
         let engine_id = match launched {
             Ok(id) => id,
@@ -474,7 +481,13 @@ impl Target for ContainerTarget {
                 response: ready.response,
                 measures: Vec::new(),
             }),
-            Err(e) => Err(fail(self, e.to_string())),
+            Err(e) => {
+                let oom = oom_fault(&cgroup, ctx);
+                Err(fail(
+                    self,
+                    format!("{}{e}", oom.map(|f| f + "; ").unwrap_or_default()),
+                ))
+            }
         }
     }
 
@@ -501,6 +514,11 @@ impl Target for ContainerTarget {
 
     fn cpu_ns(&mut self, instance: &Instance) -> Option<u64> {
         self.cpu_of(instance.state::<Container>()?)
+    }
+
+    fn fault(&mut self, instance: &Instance) -> Option<String> {
+        let ctx = &self.prepared.as_ref()?.ctx;
+        oom_fault(&instance.state::<Container>()?.cgroup, ctx)
     }
 
     fn resident(&mut self, instances: &[Instance]) -> Option<u64> {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
     LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
     LinuxResourcesBuilder, MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
     RootBuilder, Spec, SpecBuilder, UserBuilder,
@@ -39,6 +39,8 @@ pub struct ContainerSpec<'a> {
     pub cgroup: &'a str,
     /// Memory limit in bytes.
     pub memory_limit: i64,
+    /// CPU quota and period in µs (`None`: not limited).
+    pub cpu: Option<(u64, u64)>,
 }
 
 /// The runtime spec for `c`.
@@ -115,6 +117,13 @@ pub fn spec(c: &ContainerSpec) -> Result<Spec, OciSpecError> {
                         .limit(c.memory_limit)
                         .build()?,
                 )
+                .cpu(match c.cpu {
+                    Some((quota, period)) => LinuxCpuBuilder::default()
+                        .quota(quota as i64)
+                        .period(period)
+                        .build()?,
+                    None => LinuxCpuBuilder::default().build()?,
+                })
                 .pids(LinuxPidsBuilder::default().limit(64i64).build()?)
                 .devices(vec![LinuxDeviceCgroupBuilder::default()
                     .allow(false)
@@ -156,6 +165,7 @@ mod tests {
             net,
             cgroup: "/coldbench/cb-1",
             memory_limit: 256 << 20,
+            cpu: Some((7236, 100_000)),
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
@@ -171,6 +181,8 @@ mod tests {
         assert_eq!(v["process"]["env"], serde_json::json!(["PATH=/"]));
         assert_eq!(v["linux"]["cgroupsPath"], "/coldbench/cb-1");
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 256 << 20);
+        assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 7236);
+        assert_eq!(v["linux"]["resources"]["cpu"]["period"], 100_000);
         let mounts: Vec<&str> = v["mounts"]
             .as_array()
             .unwrap()

@@ -18,6 +18,7 @@
 pub mod serial;
 pub mod vmm;
 
+use crate::envelope::Confined;
 use crate::run::conditions::Placement;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -287,7 +288,23 @@ impl MicrovmTarget {
             .stdout(Stdio::piped())
             .stderr(log.stdio()?)
             .process_group(0);
-        let child = Placement::spawn(|| cmd.spawn());
+        let confined = match ctx
+            .envelope
+            .as_ref()
+            .map(|e| Confined::cpu_only(e, &self.name))
+        {
+            Some(Err(e)) => {
+                let _ = tap.remove();
+                return Err(TargetError::Start(format!(
+                    "cannot apply the envelope: {e}"
+                )));
+            }
+            made => made.and_then(Result::ok),
+        };
+        let child = match &confined {
+            Some(c) => c.spawn(&mut cmd),
+            None => Placement::spawn(|| cmd.spawn()),
+        };
         let mut child = match child {
             Ok(child) => child,
             Err(e) => {
@@ -303,7 +320,7 @@ impl MicrovmTarget {
             .take()
             .and_then(|out| Console::start(out, &serial_log).ok());
         let mut vm = Vm {
-            process: Spawned::adopt(child, &self.program),
+            process: Spawned::adopt_confined(child, &self.program, confined),
             tap,
             console,
         };
@@ -436,7 +453,23 @@ impl Target for MicrovmTarget {
                 .trim()),
         );
         spawn::file_facts(&mut facts, "kernel", &self.kernel)?;
-        spawn::file_facts(&mut facts, "initramfs", &self.initrd)?;
+        let initramfs = spawn::file_facts(&mut facts, "initramfs", &self.initrd)?.len() as u64;
+        if let Some(envelope) = &ctx.envelope {
+            // The kernel holds the archive and what it unpacks at once: a
+            // guest smaller than twice the archive cannot boot.
+            let needs = 2 * initramfs + (32 << 20);
+            if envelope.memory_bytes() < needs {
+                return Err(TargetError::Prepare(format!(
+                    "envelope {} gives the guest {} MiB, and this guest's root is a {} MiB initramfs held in RAM \
+                     (it needs about {} MiB to boot); a platform keeps its runtime on a disk",
+                    envelope.name,
+                    envelope.memory_mib,
+                    initramfs >> 20,
+                    needs >> 20
+                )));
+            }
+            self.memory_mib = envelope.memory_mib as u32;
+        }
         facts.insert("memory_mib".into(), json!(self.memory_mib));
         facts.insert("vcpus".into(), json!(1));
         facts.insert(
