@@ -584,12 +584,14 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "seed {seed}; writing to {}",
         out.join("results").display()
     ));
-    let outcome = run::execute(request, targets, progress.as_mut()).with_context(|| {
-        format!(
+    // Only a folder that cannot be written is the --out folder's fault.
+    let outcome = match run::execute(request, targets, progress.as_mut()) {
+        Err(e @ run::RunError::Results(_)) => Err(anyhow::Error::new(e).context(format!(
             "run under {} (choose a writable folder with --out)",
             out.display()
-        )
-    })?;
+        ))),
+        other => other.map_err(anyhow::Error::new),
+    }?;
 
     eprintln!(
         "\n{} samples ({} flagged) in {}",

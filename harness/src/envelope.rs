@@ -265,10 +265,12 @@ impl Confined {
         }
         let tid = nix::unistd::gettid().to_string();
         let home = thread_cgroups();
-        for dir in &self.dirs {
-            fs::write(dir.join("tasks"), &tid)?;
-        }
-        let spawned = Placement::spawn(|| cmd.spawn());
+        let joined = self
+            .dirs
+            .iter()
+            .try_for_each(|dir| fs::write(dir.join("tasks"), &tid));
+        let spawned = joined.and_then(|()| Placement::spawn(|| cmd.spawn()));
+        // Back home whatever happened: the harness never runs limited.
         for (controller, path) in home {
             let tasks = Path::new("/sys/fs/cgroup")
                 .join(controller)

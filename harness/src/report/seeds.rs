@@ -147,6 +147,10 @@ pub struct LatencyTable {
     pub families: Vec<FamilyPair>,
     /// Rows.
     pub rows: Vec<LatencyRow>,
+    /// What the CPU share did, from one run: the native process's warm
+    /// palindrome 1000–9999, latency p50 and CPU p50 (latency ÷ CPU is the
+    /// slowdown the share gave it: 1 without a limit).
+    pub share: Option<(String, f64, f64)>,
 }
 
 /// One row of the baseline table.
@@ -158,8 +162,10 @@ pub struct BaselineRow {
     pub published: (f64, Option<f64>, Option<f64>, Option<f64>),
     /// The target with the runtime: memory per tenant, and the fit's R².
     pub measured: (Cell, Option<f64>),
-    /// The same without the runtime, where there is one to subtract.
+    /// The other side of the split, where there is one to subtract.
     pub bare: Option<(Cell, Option<f64>)>,
+    /// What the other side is, and what the difference is.
+    pub split_names: (&'static str, &'static str),
 }
 
 /// What the seeds' tables are regenerated from.
@@ -202,10 +208,19 @@ impl SeedTables {
                 d.and_then(|d| d.fit.as_ref()).map(|fit| fit.r2),
             )
         };
+        let share = s
+            .families
+            .iter()
+            .find(|p| p.family == "process")
+            .and_then(|p| {
+                let row = f.row(&p.rust, "palindrome-large", Phase::Warm)?;
+                Some((p.rust.clone(), row.p50_ns? as f64, row.cpu_p50_ns? as f64))
+            });
         let latency = s
             .latency_tables
             .iter()
             .map(|t| LatencyTable {
+                share: share.clone(),
                 id: t.id.clone(),
                 title: t.title.clone(),
                 source: t.source.clone(),
@@ -232,13 +247,23 @@ impl SeedTables {
             })
             .collect();
         let b = &s.baseline;
+        // For the VM the other side is the VM without node (the static
+        // server): the difference is the runtime. For the container it is
+        // node alone, as a process: the difference is the container.
+        let names = [
+            ("without the runtime", "the runtime and its heap"),
+            ("the runtime alone, as a process", "what the container adds"),
+            ("", ""),
+        ];
         let baseline = [
             ("VM", &b.vm),
             ("container", &b.container),
             ("isolate", &b.isolate),
         ]
         .into_iter()
-        .map(|(label, side)| BaselineRow {
+        .zip(names)
+        .map(|((label, side), split_names)| BaselineRow {
+            split_names,
             label,
             published: (side.total, side.os, side.runtime, side.heap),
             measured: per_tenant(&side.target),

@@ -46,6 +46,11 @@ fn against(c: &Cell, claimed: f64, show: fn(u64) -> String) -> String {
     }
 }
 
+/// A published size as it was published: decimal megabytes.
+fn mb(v: u64) -> String {
+    format!("{:.0} MB", v as f64 / 1e6)
+}
+
 fn ratio(r: f64) -> String {
     if r >= 10.0 {
         format!("{r:.0}")
@@ -84,7 +89,15 @@ pub fn build(s: &SeedTables) -> Vec<SeedTableView> {
                 id: t.id.clone(),
                 title: t.title.clone(),
                 source: t.source.clone(),
-                note: format!("{under} Hello cold is the cold p50; the other rows the warm p50 (a request to a running instance, as a platform's duration is). A ratio above 1 is slower here."),
+                note: format!(
+                    "{under}{} Hello cold is the cold p50; the other rows the warm p50 (a request to a running instance, as a platform's duration is). A ratio above 1 is slower here.",
+                    t.share.as_ref().map_or_else(String::new, |(target, latency, cpu)| format!(
+                        " What the CPU share does: {target}'s palindrome 1000–9999 took {} for {} of CPU, {:.1}× its CPU time.",
+                        human_ns(*latency as u64),
+                        human_ns(*cpu as u64),
+                        latency / cpu
+                    ))
+                ),
                 header,
                 rows: t
                     .rows
@@ -119,18 +132,21 @@ fn baseline(s: &SeedTables) -> SeedTableView {
             let (total, os, runtime, heap) = b.published;
             let split: Vec<String> = [("OS", os), ("runtime", runtime), ("heap", heap)]
                 .into_iter()
-                .filter_map(|(k, v)| Some(format!("{k} {}", human_bytes(v? as u64))))
+                .filter_map(|(k, v)| Some(format!("{k} {}", mb(v? as u64))))
                 .collect();
             let (m, fit) = &b.measured;
             let measured = format!("{}{}", against(m, total, human_bytes), r2(*fit));
             let measured_split = match (&b.bare, m.value) {
                 (Some((bare, bare_fit)), Some(with)) => match bare.value {
                     Some(without) => format!(
-                        "without the runtime ({}): {}{}; the runtime and its heap: {}",
+                        "{} ({}): {}{}; {}: {}{}",
+                        b.split_names.0,
                         bare.target,
                         human_bytes(without as u64),
                         r2(*bare_fit),
-                        human_bytes((with - without).max(0.0) as u64)
+                        b.split_names.1,
+                        if with < without { "−" } else { "" },
+                        human_bytes((with - without).abs() as u64)
                     ),
                     None => format!("{NONE} ({} not measured)", bare.target),
                 },
@@ -138,7 +154,7 @@ fn baseline(s: &SeedTables) -> SeedTableView {
             };
             vec![
                 b.label.to_string(),
-                human_bytes(total as u64),
+                mb(total as u64),
                 split.join(" + "),
                 measured,
                 measured_split,
@@ -176,18 +192,22 @@ fn cloudflare(s: &SeedTables) -> SeedTableView {
         _ => NONE.into(),
     };
     let ((claimed_node, claimed_isolate), node_mem, isolate_mem) = &s.cloudflare_memory;
-    let memory = match (node_mem.value, isolate_mem.value) {
+    let size = |v: Option<f64>| v.map_or_else(|| NONE.to_string(), |v| human_bytes(v as u64));
+    let versus = match (node_mem.value, isolate_mem.value) {
         (Some(n), Some(i)) if i > 0.0 => format!(
-            "{} ({}, after its cold start) vs {} ({}, per tenant): {}× · {}× the claim",
-            human_bytes(n as u64),
-            node_mem.target,
-            human_bytes(i as u64),
-            isolate_mem.target,
+            ": {}× · {}× the claim",
             ratio(n / i),
             ratio((n / i) / (claimed_node / claimed_isolate))
         ),
-        _ => NONE.into(),
+        _ => " (the per-tenant figure needs the density phase)".into(),
     };
+    let memory = format!(
+        "{} ({}, after its cold start) vs {} ({}, per tenant){versus}",
+        size(node_mem.value),
+        node_mem.target,
+        size(isolate_mem.value),
+        isolate_mem.target,
+    );
     SeedTableView {
         id: "seed-cloudflare".into(),
         title: "Isolates vs a Node process, the same JS on both sides".into(),
@@ -204,8 +224,8 @@ fn cloudflare(s: &SeedTables) -> SeedTableView {
                 "memory".into(),
                 format!(
                     "{} for a bare Node Lambda vs {} for an isolate ({}×)",
-                    human_bytes(*claimed_node as u64),
-                    human_bytes(*claimed_isolate as u64),
+                    mb(*claimed_node as u64),
+                    mb(*claimed_isolate as u64),
                     ratio(claimed_node / claimed_isolate)
                 ),
                 memory,
@@ -232,5 +252,6 @@ mod tests {
         assert!(against(&c(Some(4e9), true), 8e9, human_ns).contains("TCG: not held against it"));
         assert_eq!(against(&c(None, false), 8e9, human_ns), "– (crun)");
         assert_eq!(published(2e7, true, human_ns), "< 20.0 ms");
+        assert_eq!(mb(115_000_000), "115 MB");
     }
 }
