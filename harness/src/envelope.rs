@@ -164,8 +164,18 @@ impl Confined {
             dirs: Vec::new(),
             unified,
         };
+        // A folder the kernel made a cgroup of has its files at once; a
+        // plain folder (a tmpfs without the controller mounted) has none,
+        // and writing limits there would hold nothing.
         let make = |dir: &Path| {
-            fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))
+            fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            let own = dir.join(if unified { "cgroup.procs" } else { "tasks" });
+            if own.exists() {
+                Ok(())
+            } else {
+                let _ = fs::remove_dir(dir);
+                Err(format!("{} is not in a cgroup hierarchy", dir.display()))
+            }
         };
         if unified {
             let parent = root.join(PARENT);
@@ -264,21 +274,39 @@ impl Confined {
             return Placement::spawn(|| cmd.spawn());
         }
         let tid = nix::unistd::gettid().to_string();
+        // Where to go back to, known before leaving: the harness must never
+        // stay in a limited cgroup.
         let home = thread_cgroups();
+        if home.len() != 2 {
+            return Err(std::io::Error::other(
+                "cannot tell this thread's cpu and memory cgroups from /proc/thread-self/cgroup",
+            ));
+        }
         let joined = self
             .dirs
             .iter()
             .try_for_each(|dir| fs::write(dir.join("tasks"), &tid));
         let spawned = joined.and_then(|()| Placement::spawn(|| cmd.spawn()));
         // Back home whatever happened: the harness never runs limited.
-        for (controller, path) in home {
+        let back = home.iter().try_for_each(|(controller, path)| {
             let tasks = Path::new("/sys/fs/cgroup")
                 .join(controller)
                 .join(path.trim_start_matches('/'))
                 .join("tasks");
-            let _ = fs::write(tasks, &tid);
+            fs::write(tasks, &tid)
+        });
+        match (spawned, back) {
+            (spawned, Ok(())) => spawned,
+            (spawned, Err(e)) => {
+                if let Ok(mut child) = spawned {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                Err(std::io::Error::other(format!(
+                    "the harness's thread could not leave the envelope's cgroup: {e}"
+                )))
+            }
         }
-        spawned
     }
 
     /// Processes the memory limit killed so far.
@@ -322,13 +350,28 @@ fn thread_cgroups() -> Vec<(&'static str, String)> {
 impl Drop for Confined {
     // The instance is gone by now; the kernel may take a moment to let go
     // of the cgroup of a process just reaped.
+    // Whatever is still in it (a process that left the instance's process
+    // group) is killed first: nothing of an instance outlives its cgroup.
     fn drop(&mut self) {
+        for pid in self.cgroup.procs() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         for dir in self.dirs.iter().rev() {
-            for _ in 0..50 {
-                if fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
+            let removed = (0..250).any(|_| {
+                let gone = fs::remove_dir(dir).is_ok() || !dir.exists();
+                if !gone {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(2));
+                gone
+            });
+            if !removed {
+                eprintln!(
+                    "warning: could not remove the envelope's cgroup {}",
+                    dir.display()
+                );
             }
         }
     }

@@ -137,6 +137,7 @@ impl Mechanism for Bundle {
             net: netns.as_deref().map(OciNet::Join).unwrap_or(OciNet::Host),
             cgroup: &cgroup,
             memory_limit: l.limits.memory_bytes,
+            memory_and_swap: l.limits.memory_and_swap_bytes,
             cpu: l.limits.cpu.map(|(_, quota, period)| (quota, period)),
         })
         .map_err(|e| format!("building config.json: {e}"))?;

@@ -220,6 +220,10 @@ impl Mechanism for Engine {
         let memory = l.limits.memory_bytes.to_string();
         let cpus = l.limits.cpu.map(|(share, _, _)| format!("{share}"));
         args.extend(["--memory", &memory]);
+        let swap = l.limits.memory_and_swap_bytes.map(|b| b.to_string());
+        if let Some(swap) = &swap {
+            args.extend(["--memory-swap", swap]);
+        }
         if let Some(cpus) = &cpus {
             args.extend(["--cpus", cpus]);
         }

@@ -42,6 +42,9 @@ pub struct Launch<'a> {
 pub struct Limits {
     /// Memory limit in bytes.
     pub memory_bytes: i64,
+    /// Memory and swap together (`None`: the runtime's default): under an
+    /// envelope the same as the memory limit, no swap, as a process's.
+    pub memory_and_swap_bytes: Option<i64>,
     /// Share of one CPU, quota and period in µs (`None`: not limited).
     pub cpu: Option<(f64, u64, u64)>,
 }
@@ -52,6 +55,7 @@ impl Limits {
         match envelope {
             Some(e) => Limits {
                 memory_bytes: e.memory_bytes() as i64,
+                memory_and_swap_bytes: Some(e.memory_bytes() as i64),
                 cpu: e
                     .cpu_share
                     .zip(e.cpu_quota_us())
@@ -59,6 +63,7 @@ impl Limits {
             },
             None => Limits {
                 memory_bytes: default_memory,
+                memory_and_swap_bytes: None,
                 cpu: None,
             },
         }

@@ -39,6 +39,8 @@ pub struct ContainerSpec<'a> {
     pub cgroup: &'a str,
     /// Memory limit in bytes.
     pub memory_limit: i64,
+    /// Memory and swap together, in bytes (`None`: not set).
+    pub memory_and_swap: Option<i64>,
     /// CPU quota and period in µs (`None`: not limited).
     pub cpu: Option<(u64, u64)>,
 }
@@ -112,11 +114,15 @@ pub fn spec(c: &ContainerSpec) -> Result<Spec, OciSpecError> {
         .cgroups_path(c.cgroup)
         .resources(
             LinuxResourcesBuilder::default()
-                .memory(
-                    LinuxMemoryBuilder::default()
+                .memory(match c.memory_and_swap {
+                    Some(swap) => LinuxMemoryBuilder::default()
+                        .limit(c.memory_limit)
+                        .swap(swap)
+                        .build()?,
+                    None => LinuxMemoryBuilder::default()
                         .limit(c.memory_limit)
                         .build()?,
-                )
+                })
                 .cpu(match c.cpu {
                     Some((quota, period)) => LinuxCpuBuilder::default()
                         .quota(quota as i64)
@@ -165,6 +171,7 @@ mod tests {
             net,
             cgroup: "/coldbench/cb-1",
             memory_limit: 256 << 20,
+            memory_and_swap: Some(256 << 20),
             cpu: Some((7236, 100_000)),
         })
         .unwrap();
@@ -181,6 +188,7 @@ mod tests {
         assert_eq!(v["process"]["env"], serde_json::json!(["PATH=/"]));
         assert_eq!(v["linux"]["cgroupsPath"], "/coldbench/cb-1");
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 256 << 20);
+        assert_eq!(v["linux"]["resources"]["memory"]["swap"], 256 << 20);
         assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 7236);
         assert_eq!(v["linux"]["resources"]["cpu"]["period"], 100_000);
         let mounts: Vec<&str> = v["mounts"]
