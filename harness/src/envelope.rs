@@ -15,6 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
@@ -131,6 +132,8 @@ pub struct Confined {
     /// The folders made, innermost last (v1: one per controller).
     dirs: Vec<PathBuf>,
     unified: bool,
+    /// The thread armed to spawn its instance (v1), if armed ahead.
+    spawner: Option<Spawner>,
 }
 
 const PARENT: &str = "coldbench-envelope";
@@ -163,6 +166,7 @@ impl Confined {
             cgroup: Cgroup::at(&path),
             dirs: Vec::new(),
             unified,
+            spawner: None,
         };
         // A folder the kernel made a cgroup of has its files at once; a
         // plain folder (a tmpfs without the controller mounted) has none,
@@ -240,11 +244,11 @@ impl Confined {
     }
 
     /// Spawns `cmd` inside the cgroup (through [`Placement::spawn`]): the
-    /// child is in it from its first instruction. On v1 the spawning thread
-    /// joins the cgroup for the spawn and goes back (the child inherits it,
-    /// and `posix_spawn` is kept); v2 moves only whole processes, so there
-    /// the child moves itself between fork and exec.
-    pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<Child> {
+    /// child is in it from its first instruction. On v1 a thread of the
+    /// harness inside the cgroup spawns it ([`Confined::arm`]; the child
+    /// inherits the cgroup, and `posix_spawn` is kept); v2 moves only whole
+    /// processes, so there the child moves itself between fork and exec.
+    pub fn spawn(&mut self, cmd: &mut Command) -> std::io::Result<Child> {
         if self.unified {
             let procs = CString::new(
                 self.dirs[0]
@@ -273,40 +277,55 @@ impl Confined {
             }
             return Placement::spawn(|| cmd.spawn());
         }
-        let tid = nix::unistd::gettid().to_string();
-        // Where to go back to, known before leaving: the harness must never
-        // stay in a limited cgroup.
-        let home = thread_cgroups();
-        if home.len() != 2 {
-            return Err(std::io::Error::other(
-                "cannot tell this thread's cpu and memory cgroups from /proc/thread-self/cgroup",
-            ));
-        }
-        let joined = self
-            .dirs
-            .iter()
-            .try_for_each(|dir| fs::write(dir.join("tasks"), &tid));
-        let spawned = joined.and_then(|()| Placement::spawn(|| cmd.spawn()));
-        // Back home whatever happened: the harness never runs limited.
-        let back = home.iter().try_for_each(|(controller, path)| {
-            let tasks = Path::new("/sys/fs/cgroup")
-                .join(controller)
-                .join(path.trim_start_matches('/'))
-                .join("tasks");
-            fs::write(tasks, &tid)
-        });
-        match (spawned, back) {
-            (spawned, Ok(())) => spawned,
-            (spawned, Err(e)) => {
-                if let Ok(mut child) = spawned {
-                    let _ = child.kill();
-                    let _ = child.wait();
+        let armed = match self.spawner.take() {
+            Some(spawner) => spawner,
+            None => self.arm()?,
+        };
+        armed.spawn(cmd)
+    }
+
+    /// A thread of the harness inside the cgroup, waiting to spawn the
+    /// instance (v1): the child inherits the cgroup from the thread that
+    /// spawns it, with posix_spawn kept. Moving a thread into a cgroup can
+    /// wait for the kernel (an RCU grace period: 1.4 ms cold starts read
+    /// 6–22 ms when the harness's own thread went in and out around the
+    /// spawn), so [`Spare::ready`] arms it before the timed path, and the
+    /// thread ends after its one spawn instead of moving back.
+    fn arm(&self) -> std::io::Result<Spawner> {
+        let dirs = self.dirs.clone();
+        let (joined_tx, joined_rx) = mpsc::channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
+        let (child_tx, child_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("envelope-spawner".into())
+            .spawn(move || {
+                let tid = nix::unistd::gettid().to_string();
+                let joined = dirs
+                    .iter()
+                    .try_for_each(|dir| fs::write(dir.join("tasks"), &tid));
+                let ok = joined.is_ok();
+                let _ = joined_tx.send(joined);
+                if let (true, Ok(mut cmd)) = (ok, cmd_rx.recv()) {
+                    let _ = child_tx.send(Placement::spawn(|| cmd.spawn()));
                 }
-                Err(std::io::Error::other(format!(
-                    "the harness's thread could not leave the envelope's cgroup: {e}"
-                )))
-            }
+            })?;
+        joined_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the envelope's spawner thread died"))??;
+        Ok(Spawner {
+            cmd_tx,
+            child_rx,
+            thread,
+        })
+    }
+
+    /// Starts the spawner thread now, so that [`Confined::spawn`] finds it
+    /// ready.
+    fn ready_spawner(&mut self) -> std::io::Result<()> {
+        if !self.unified && self.spawner.is_none() {
+            self.spawner = Some(self.arm()?);
         }
+        Ok(())
     }
 
     /// Processes the memory limit killed so far.
@@ -320,6 +339,59 @@ impl Confined {
     }
 }
 
+/// How a target makes an instance's cgroup: [`Confined::create`], or
+/// [`Confined::cpu_only`] for a VMM.
+pub type Make = fn(&Envelope, &str) -> Result<Confined, String>;
+
+/// The cgroup for a target's next instance, made in [`Target::ready`]
+/// (untimed) with its spawner thread already inside, so that neither
+/// making the cgroup nor joining it falls in the cold start it confines.
+///
+/// [`Target::ready`]: crate::targets::Target::ready
+#[derive(Default)]
+pub struct Spare(Option<Confined>);
+
+impl Spare {
+    /// Makes the next instance's cgroup, if the run has an envelope and
+    /// none is waiting. A failure is left to [`Spare::take`] to report.
+    pub fn ready(&mut self, envelope: Option<&Envelope>, label: &str, make: Make) {
+        if self.0.is_none() {
+            self.0 = envelope.and_then(|e| make(e, label).ok());
+        }
+        if let Some(c) = &mut self.0 {
+            if c.ready_spawner().is_err() {
+                self.0 = None;
+            }
+        }
+    }
+
+    /// The cgroup made ahead, else one made now (a start without `ready`:
+    /// the density sweep's, untimed), else none without an envelope.
+    pub fn take(
+        &mut self,
+        envelope: Option<&Envelope>,
+        label: &str,
+        make: Make,
+    ) -> Result<Option<Confined>, String> {
+        match self.0.take() {
+            Some(c) => Ok(Some(c)),
+            None => confine(envelope, label, make),
+        }
+    }
+}
+
+/// A cgroup made now for an instance under `envelope` (none without one).
+pub fn confine(
+    envelope: Option<&Envelope>,
+    label: &str,
+    make: Make,
+) -> Result<Option<Confined>, String> {
+    envelope
+        .map(|e| make(e, label))
+        .transpose()
+        .map_err(|e| format!("cannot apply the envelope: {e}"))
+}
+
 /// `OOM: …` when `kills` is above zero.
 pub fn oom_fault(kills: u64, envelope: &Envelope) -> Option<String> {
     (kills > 0).then(|| {
@@ -330,21 +402,22 @@ pub fn oom_fault(kills: u64, envelope: &Envelope) -> Option<String> {
     })
 }
 
-/// The spawning thread's cgroups in the controllers a [`Confined`] uses (v1).
-fn thread_cgroups() -> Vec<(&'static str, String)> {
-    let text = fs::read_to_string("/proc/thread-self/cgroup").unwrap_or_default();
-    ["cpu", "memory"]
-        .into_iter()
-        .filter_map(|controller| {
-            text.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
-                list.split(',')
-                    .any(|c| c == controller)
-                    .then(|| (controller, path.to_string()))
-            })
-        })
-        .collect()
+/// An armed spawner: a thread in the cgroup waiting for its command.
+struct Spawner {
+    cmd_tx: mpsc::Sender<Command>,
+    child_rx: mpsc::Receiver<std::io::Result<Child>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Spawner {
+    /// Hands `cmd` to the thread and gets its child back; the thread ends
+    /// by itself (not joined: its exit stays out of the timed path).
+    fn spawn(self, cmd: &mut Command) -> std::io::Result<Child> {
+        let gone = || std::io::Error::other("the envelope's spawner thread died");
+        let cmd = std::mem::replace(cmd, Command::new(""));
+        self.cmd_tx.send(cmd).map_err(|_| gone())?;
+        self.child_rx.recv().map_err(|_| gone())?
+    }
 }
 
 impl Drop for Confined {
@@ -353,7 +426,13 @@ impl Drop for Confined {
     // Whatever is still in it (a process that left the instance's process
     // group) is killed first: nothing of an instance outlives its cgroup.
     fn drop(&mut self) {
-        for pid in self.cgroup.procs() {
+        // An armed thread never used ends when its channel closes.
+        if let Some(Spawner { cmd_tx, thread, .. }) = self.spawner.take() {
+            drop(cmd_tx);
+            let _ = thread.join();
+        }
+        let me = std::process::id();
+        for pid in self.cgroup.procs().into_iter().filter(|&p| p != me) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGKILL,

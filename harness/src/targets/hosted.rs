@@ -30,6 +30,7 @@ use super::{
     Accounting, Availability, Context, Facts, Family, Instance, Phase, StartRequest, Started,
     Target, TargetError, Usage,
 };
+use crate::envelope::{self, Confined};
 use crate::measure::http::{Conn, Endpoint, HttpError, Response};
 use crate::measures::Measure;
 
@@ -107,10 +108,14 @@ impl HostedTarget {
         deadline: Instant,
     ) -> Result<Response, TargetError> {
         let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
+        // The host's own cgroup, made here: a host starts untimed but
+        // for host-cold, whose figure is the whole start from nothing.
+        let confined = envelope::confine(ctx.envelope.as_ref(), &self.spec.name, Confined::create)
+            .map_err(TargetError::Start)?;
         let launched = self
             .spec
             .launch
-            .launch(first, log, ctx, asked_at, deadline)?;
+            .launch(first, log, ctx, confined, asked_at, deadline)?;
         self.host = Some(RunningHost {
             process: launched.process,
             addr: launched.addr,

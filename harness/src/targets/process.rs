@@ -14,6 +14,7 @@ use super::{
     Accounting, Availability, Context, Facts, Family, Instance, StartRequest, Started, Target,
     TargetError, Usage,
 };
+use crate::envelope::{Confined, Spare};
 use crate::measure::http::Endpoint;
 use crate::paths::Paths;
 
@@ -34,6 +35,8 @@ pub struct ProcessSpec {
 pub struct ProcessTarget {
     spec: ProcessSpec,
     prepared: Option<Prepared>,
+    /// The next instance's cgroup under an envelope, made untimed.
+    spare: Spare,
 }
 
 impl ProcessTarget {
@@ -82,6 +85,7 @@ impl ProcessTarget {
         ProcessTarget {
             spec,
             prepared: None,
+            spare: Spare::default(),
         }
     }
 }
@@ -134,10 +138,14 @@ impl Target for ProcessTarget {
     fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
         let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
         let path = format!("/run/{}", req.workload);
-        let launched = self
-            .spec
-            .launch
-            .launch(&path, log, ctx, req.asked_at, req.deadline)?;
+        let confined = self
+            .spare
+            .take(ctx.envelope.as_ref(), &self.spec.name, Confined::create)
+            .map_err(TargetError::Start)?;
+        let launched =
+            self.spec
+                .launch
+                .launch(&path, log, ctx, confined, req.asked_at, req.deadline)?;
         Ok(Started {
             instance: Instance {
                 endpoint: Endpoint::direct(launched.addr),
@@ -147,6 +155,14 @@ impl Target for ProcessTarget {
             response: launched.ready.response,
             measures: Vec::new(),
         })
+    }
+
+    fn ready(&mut self) {
+        if let Some(p) = &self.prepared {
+            let envelope = p.ctx.envelope.as_ref();
+            self.spare
+                .ready(envelope, &self.spec.name, Confined::create);
+        }
     }
 
     fn measure(&mut self, instance: &Instance) -> Usage {

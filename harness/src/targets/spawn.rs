@@ -2,7 +2,7 @@
 //! its own, its output appended to the target's log, killed with its whole
 //! group, and checked to be gone.
 
-use crate::envelope::{Confined, Envelope};
+use crate::envelope::Confined;
 use crate::run::conditions::Placement;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
@@ -116,14 +116,14 @@ pub struct Spawned {
 
 impl Spawned {
     /// Spawns `program args…` with `env` added to the environment, stdin
-    /// closed, stdout and stderr to `log`; inside a cgroup of its own held
-    /// to `envelope`, if there is one.
+    /// closed, stdout and stderr to `log`; inside `confined` (its cgroup,
+    /// held to the run's envelope), if given.
     pub fn spawn(
         program: &Path,
         args: &[String],
         env: &[(String, String)],
         log: &Log,
-        envelope: Option<&Envelope>,
+        mut confined: Option<Confined>,
     ) -> Result<Spawned, TargetError> {
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -132,12 +132,7 @@ impl Spawned {
             .stdout(log.stdio()?)
             .stderr(log.stdio()?)
             .process_group(0);
-        let name = program.file_name().unwrap_or_default().to_string_lossy();
-        let confined = envelope
-            .map(|e| Confined::create(e, &name))
-            .transpose()
-            .map_err(|e| TargetError::Start(format!("cannot apply the envelope: {e}")))?;
-        let child = match &confined {
+        let child = match &mut confined {
             Some(c) => c.spawn(&mut cmd),
             None => Placement::spawn(|| cmd.spawn()),
         }
@@ -331,13 +326,14 @@ impl LaunchSpec {
     /// Spawns the program (`{listen}` in its arguments becomes
     /// `127.0.0.1:<free port>`) and polls `GET path` from `asked_at` until
     /// the server answers, exits, the run is interrupted, or `deadline`
-    /// passes. On failure the process is killed and the error carries what
-    /// it printed.
+    /// passes; inside `confined`, if given. On failure the process is
+    /// killed and the error carries what it printed.
     pub fn launch(
         &self,
         path: &str,
         log: &Log,
         ctx: &Context,
+        confined: Option<Confined>,
         asked_at: Instant,
         deadline: Instant,
     ) -> Result<Launched, TargetError> {
@@ -349,8 +345,7 @@ impl LaunchSpec {
             .iter()
             .map(|a| a.replace("{listen}", &listen))
             .collect();
-        let mut process =
-            Spawned::spawn(&self.program, &args, &self.env, log, ctx.envelope.as_ref())?;
+        let mut process = Spawned::spawn(&self.program, &args, &self.env, log, confined)?;
         let endpoint = crate::measure::http::Endpoint::direct(addr);
         let request = format!("GET {path} HTTP/1.1\r\nhost: {listen}\r\n\r\n").into_bytes();
         let ready = first_response(&endpoint, &request, &ctx.poll, asked_at, deadline, || {

@@ -18,7 +18,7 @@
 pub mod serial;
 pub mod vmm;
 
-use crate::envelope::Confined;
+use crate::envelope::{Confined, Spare};
 use crate::run::conditions::Placement;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -69,6 +69,8 @@ pub struct MicrovmTarget {
     memory_mib: u32,
     /// The last console marker its guest writes before it answers.
     last_marker: &'static str,
+    /// The next VMM's cgroup under an envelope, made untimed.
+    spare: Spare,
 }
 
 /// One running VM.
@@ -204,6 +206,7 @@ impl MicrovmTarget {
             extra_cmdline: String::new(),
             memory_mib: MEMORY_MIB,
             last_marker: "listen",
+            spare: Spare::default(),
         }
     }
 
@@ -267,7 +270,12 @@ impl MicrovmTarget {
     }
 
     /// Boots a VM with `accel` and waits for its first response.
-    fn boot(&self, req: &StartRequest, accel: Accel) -> Result<(Vm, Started), TargetError> {
+    fn boot(
+        &self,
+        req: &StartRequest,
+        accel: Accel,
+        mut confined: Option<Confined>,
+    ) -> Result<(Vm, Started), TargetError> {
         let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
         let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
         let tap = Tap::plan(self.tag, n);
@@ -288,20 +296,7 @@ impl MicrovmTarget {
             .stdout(Stdio::piped())
             .stderr(log.stdio()?)
             .process_group(0);
-        let confined = match ctx
-            .envelope
-            .as_ref()
-            .map(|e| Confined::cpu_only(e, &self.name))
-        {
-            Some(Err(e)) => {
-                let _ = tap.remove();
-                return Err(TargetError::Start(format!(
-                    "cannot apply the envelope: {e}"
-                )));
-            }
-            made => made.and_then(Result::ok),
-        };
-        let child = match &confined {
+        let child = match &mut confined {
             Some(c) => c.spawn(&mut cmd),
             None => Placement::spawn(|| cmd.spawn()),
         };
@@ -390,7 +385,10 @@ impl MicrovmTarget {
             asked_at,
             deadline: asked_at + PROBE_TIMEOUT,
         };
-        let (vm, started) = self.boot(&req, Accel::Kvm).map_err(|e| e.to_string())?;
+        // Only whether KVM boots a guest: no envelope.
+        let (vm, started) = self
+            .boot(&req, Accel::Kvm, None)
+            .map_err(|e| e.to_string())?;
         drop(started);
         vm.teardown()
     }
@@ -525,8 +523,20 @@ impl Target for MicrovmTarget {
         Ok(facts)
     }
 
+    fn ready(&mut self) {
+        if let Some(p) = &self.prepared {
+            let envelope = p.ctx.envelope.as_ref();
+            self.spare.ready(envelope, &self.name, Confined::cpu_only);
+        }
+    }
+
     fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
-        let (vm, mut started) = self.boot(req, self.accel)?;
+        let Prepared { ctx, .. } = Prepared::of(&self.prepared)?;
+        let confined = self
+            .spare
+            .take(ctx.envelope.as_ref(), &self.name, Confined::cpu_only)
+            .map_err(TargetError::Start)?;
+        let (vm, mut started) = self.boot(req, self.accel, confined)?;
         started.instance.handle = Box::new(vm);
         Ok(started)
     }
