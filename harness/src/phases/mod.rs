@@ -224,9 +224,15 @@ impl CellRun<'_> {
         });
     }
 
-    /// The machine's and the harness's CPU time now.
+    /// The machine's and the harness's CPU time now; the machine's only
+    /// where it is fine enough for one sample (else nothing is read right
+    /// before the clock starts for a figure that would be dropped).
     pub(crate) fn probe(&self) -> Probe {
-        Probe::now(self.cpu)
+        Probe::now(if self.cpu.per_sample() {
+            self.cpu
+        } else {
+            CpuSource::None
+        })
     }
 
     /// The background from `before` to `after` (all CPU time but the
@@ -243,9 +249,6 @@ impl CellRun<'_> {
         (before, after): (&Probe, &Probe),
         instance_ns: Option<u64>,
     ) {
-        if !self.cpu.per_sample() {
-            return;
-        }
         let Some(bg) = after.background_since(before, instance_ns) else {
             return;
         };

@@ -199,7 +199,13 @@ impl Mechanism for Bundle {
         }
     }
 
-    fn resident_accounting(&self) -> &'static str {
-        ""
+    fn cpu_accounting(&self) -> String {
+        match self.runtime {
+            Runtime::Runsc => "the container's cgroup (cpuacct: gVisor's sentry, gofer and ptrace stubs, which run the server) + the runsc CLI \
+                 (getrusage of reaped children); runsc moves its own CLI into the cgroup while it starts the sandbox, so that \
+                 part of the CLI's CPU is counted twice"
+                .to_string(),
+            runtime => super::mechanism::cgroup_and_cli(runtime.cli(), ""),
+        }
     }
 }

@@ -294,10 +294,11 @@ impl Mechanism for Engine {
         }
     }
 
-    fn resident_accounting(&self) -> &'static str {
-        match self.runtime {
+    fn cpu_accounting(&self) -> String {
+        let resident = match self.runtime {
             Runtime::Podman => " + conmon (resident per container)",
             _ => " + the containerd shim (resident per container) + dockerd and containerd (their CPU during the sample)",
-        }
+        };
+        super::mechanism::cgroup_and_cli(self.runtime.cli(), resident)
     }
 }

@@ -104,6 +104,15 @@ pub trait Mechanism: Send {
     fn known(&self, name: &str) -> bool;
     /// What the runtime leaves for a whole run (cgroup parents, a network).
     fn cleanup(&self, net: Net);
-    /// What its CPU figure adds beyond the container's cgroup and the CLI.
-    fn resident_accounting(&self) -> &'static str;
+    /// What its CPU figure counts, in a sentence for the report.
+    fn cpu_accounting(&self) -> String;
+}
+
+/// The common CPU account: the container's cgroup and the runtime's CLI,
+/// then what else the runtime adds (`extra`, `""` for nothing).
+pub fn cgroup_and_cli(cli: &str, extra: &str) -> String {
+    format!(
+        "the container's cgroup (cpuacct: the server, and the runtime's init inside it) + the {cli} CLI \
+         (getrusage of reaped children){extra}"
+    )
 }

@@ -601,20 +601,8 @@ impl Target for ContainerTarget {
     }
 
     fn accounting(&self) -> Accounting {
-        let resident = self.mech.resident_accounting();
         Accounting {
-            cpu: if self.cli() == "runsc" {
-                "the container's cgroup (cpuacct: gVisor's sentry, gofer and ptrace stubs, which run the server) + the runsc CLI \
-                 (getrusage of reaped children); runsc moves its own CLI into the cgroup while it starts the sandbox, so that \
-                 part of the CLI's CPU is counted twice"
-                    .to_string()
-            } else {
-                format!(
-                    "the container's cgroup (cpuacct: the server, and the runtime's init inside it) + the {} CLI \
-                     (getrusage of reaped children){resident}",
-                    self.cli()
-                )
-            },
+            cpu: self.mech.cpu_accounting(),
             memory: format!(
                 "PSS and RSS of the container's processes (its cgroup's cgroup.procs); measures.csv adds the \
                  cgroup's own usage ({}, of which {} is page cache) and the runtime's resident processes ({}, {}); \

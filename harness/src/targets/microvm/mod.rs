@@ -149,10 +149,16 @@ fn boot_measures(markers: &[serial::Marker], asked_at: Instant, responded: Insta
             .filter(|m| m.guest_ns >= init.guest_ns)
             .map(|m| m.arrived.checked_sub(since_init(m)).unwrap_or(m.arrived))
             .fold(init.arrived, Instant::min);
-        // The last marker before the response: the server listening, or
-        // init handing the guest to another program.
-        let last = find("listen").or_else(|| find("exec"));
-        if let Some(last) = last {
+        // The last marker before the response (the server listening, or
+        // init handing the guest to another program) and the stage from it
+        // to the response.
+        let last = [
+            ("listen", BootStage::ListenToResponse),
+            ("exec", BootStage::ExecToResponse),
+        ]
+        .into_iter()
+        .find_map(|(marker, stage)| Some((find(marker)?, stage)));
+        if let Some((last, _)) = last {
             init_at = init_at.min(responded.checked_sub(since_init(last)).unwrap_or(init_at));
         }
         let to_init = init_at.saturating_duration_since(asked_at).as_nanos() as u64;
@@ -176,12 +182,7 @@ fn boot_measures(markers: &[serial::Marker], asked_at: Instant, responded: Insta
                 previous = m;
             }
         }
-        let rest = match (find("listen"), find("exec")) {
-            (Some(_), _) => Some(BootStage::ListenToResponse),
-            (None, Some(_)) => Some(BootStage::ExecToResponse),
-            (None, None) => None,
-        };
-        if let Some(stage) = rest {
+        if let Some((_, stage)) = last {
             let cold = responded.saturating_duration_since(asked_at).as_nanos() as u64;
             push(stage, cold.saturating_sub(accounted));
         }
