@@ -365,13 +365,13 @@ fn prepare_all(
                 )),
             );
         }
-        match t.availability() {
-            _ if refused.is_some() => {
-                info.skipped_reason = Some(format!(
-                    "unavailable: {}",
-                    refused.clone().unwrap_or_default()
-                ));
-            }
+        let availability = match &refused {
+            Some(why) => Availability::Unavailable {
+                reason: why.clone(),
+            },
+            None => t.availability(),
+        };
+        match availability {
             Availability::Unavailable { reason } => {
                 info.skipped_reason = Some(format!("unavailable: {reason}"));
             }
