@@ -95,7 +95,7 @@ pub struct RunArgs {
     /// Workloads, comma-separated [default: all].
     #[arg(long, value_delimiter = ',', value_parser = parse_workload)]
     pub workloads: Vec<String>,
-    /// Phases to run, comma-separated: cold, warm, host-cold, density [default: all].
+    /// Phases to run, comma-separated: cold, warm, host-cold, restore, density [default: all].
     #[arg(long, value_delimiter = ',', value_parser = Phase::parse)]
     pub phases: Vec<Phase>,
     /// Cold samples (rounds) per (target, workload), at least 1 [default: from --profile].
@@ -497,6 +497,14 @@ fn targets() -> anyhow::Result<ExitCode> {
             kind.family().as_str(),
             kind.implementation().as_str()
         );
+    }
+    println!("\nrestore (phase `restore`: a new instance from a snapshot made before the samples)");
+    for kind in TargetKind::ALL {
+        let how = match kind.build(&paths).restore_support() {
+            Ok(how) => how,
+            Err(why) => format!("no: {why}"),
+        };
+        println!("{:<20} {how}", kind.name());
     }
     Ok(ExitCode::SUCCESS)
 }

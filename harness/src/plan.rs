@@ -214,6 +214,8 @@ pub enum CellKind {
     },
     /// A fresh shared host plus its first tenant.
     HostCold,
+    /// A new instance restored from the target's snapshot.
+    Restore,
 }
 
 /// One (target, workload) step of a round; indices into the plan's lists.
@@ -243,9 +245,10 @@ impl Plan {
         base + u32::from(round < self.warm_samples % self.samples)
     }
 
-    /// Every round's cells in their seeded order. `has_host(i)` says whether
-    /// target `i` has a shared host (and so a host-cold phase).
-    pub fn rounds(&self, has_host: impl Fn(usize) -> bool) -> Vec<Vec<Cell>> {
+    /// Every round's cells in their seeded order. `has(i, phase)` says
+    /// whether target `i` has `phase` here (`host-cold` where it has a shared
+    /// host, `restore` where it has a snapshot).
+    pub fn rounds(&self, has: impl Fn(usize, Phase) -> bool) -> Vec<Vec<Cell>> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let instance = self.has(Phase::Cold) || self.has(Phase::Warm);
         (0..self.samples)
@@ -261,12 +264,17 @@ impl Plan {
                                 kind: CellKind::Instance { warm },
                             });
                         }
-                        if self.has(Phase::HostCold) && has_host(target) {
-                            cells.push(Cell {
-                                target,
-                                workload,
-                                kind: CellKind::HostCold,
-                            });
+                        for (phase, kind) in [
+                            (Phase::HostCold, CellKind::HostCold),
+                            (Phase::Restore, CellKind::Restore),
+                        ] {
+                            if self.has(phase) && has(target, phase) {
+                                cells.push(Cell {
+                                    target,
+                                    workload,
+                                    kind,
+                                });
+                            }
                         }
                     }
                 }
@@ -323,18 +331,26 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_order_and_another_seed_another() {
-        let host = |t: usize| t == 1;
+        let host = |t: usize, p: Phase| t == 1 && p == Phase::HostCold;
         assert_eq!(plan(7).rounds(host), plan(7).rounds(host));
         assert_ne!(plan(7).rounds(host), plan(8).rounds(host));
     }
 
     #[test]
     fn every_round_holds_every_cell_once() {
-        let rounds = plan(1).rounds(|t| t == 1);
+        let with_restore = Plan {
+            phases: vec![Phase::Cold, Phase::Warm, Phase::HostCold, Phase::Restore],
+            ..plan(1)
+        };
+        // Target 1 has a host, target 0 a snapshot.
+        let rounds = with_restore.rounds(|t, p| (p == Phase::HostCold) == (t == 1));
         assert_eq!(rounds.len(), 4);
         for cells in &rounds {
-            // 2 targets × 2 workloads instances, plus host-cold for target 1 only.
-            assert_eq!(cells.len(), 6);
+            // 2 targets × 2 workloads instances, plus host-cold for target 1
+            // only and restore for target 0 only.
+            assert_eq!(cells.len(), 8);
+            let restores: Vec<_> = cells.iter().filter(|c| c.kind == CellKind::Restore).collect();
+            assert!(restores.len() == 2 && restores.iter().all(|c| c.target == 0));
             assert_eq!(
                 cells
                     .iter()

@@ -99,15 +99,27 @@ pub enum Phase {
     Warm,
     /// Host start plus the first tenant, from nothing.
     HostCold,
+    /// A new instance started from a snapshot made before the run's samples
+    /// (untimed), to its first correct response: the cold start a platform
+    /// with snapshots pays (Firecracker snapshots, SnapStart, Wizer).
+    Restore,
     /// N idle instances at once: memory per tenant (density.csv).
     Density,
 }
 
 impl Phase {
     /// Every phase, in report order.
-    pub const ALL: [Phase; 4] = [Phase::Cold, Phase::Warm, Phase::HostCold, Phase::Density];
+    pub const ALL: [Phase; 5] = [
+        Phase::Cold,
+        Phase::Warm,
+        Phase::HostCold,
+        Phase::Restore,
+        Phase::Density,
+    ];
     /// The phases that produce samples.
-    pub const SAMPLED: [Phase; 3] = [Phase::Cold, Phase::Warm, Phase::HostCold];
+    pub const SAMPLED: [Phase; 4] = [Phase::Cold, Phase::Warm, Phase::HostCold, Phase::Restore];
+    /// The phases whose sample is a new instance's first answer (proved new).
+    pub const NEW_INSTANCE: [Phase; 3] = [Phase::Cold, Phase::HostCold, Phase::Restore];
 
     /// The name used in data and reports.
     pub fn as_str(self) -> &'static str {
@@ -115,6 +127,7 @@ impl Phase {
             Phase::Cold => "cold",
             Phase::Warm => "warm",
             Phase::HostCold => "host-cold",
+            Phase::Restore => "restore",
             Phase::Density => "density",
         }
     }
@@ -125,7 +138,8 @@ impl Phase {
             .into_iter()
             .find(|p| p.as_str() == name)
             .ok_or_else(|| {
-                format!("unknown phase '{name}' (valid: cold, warm, host-cold, density)")
+                let valid: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+                format!("unknown phase '{name}' (valid: {})", valid.join(", "))
             })
     }
 }

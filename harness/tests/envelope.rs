@@ -24,6 +24,7 @@ fn context(dir: &Path) -> Context {
         poll: Default::default(),
         cancel: Default::default(),
         envelope: Some(lambda_128()),
+        restore: false,
     }
 }
 

@@ -158,6 +158,7 @@ fn a_corrupt_cwasm_is_rebuilt_at_prepare() {
         poll: Default::default(),
         cancel: Default::default(),
         envelope: None,
+        restore: false,
     };
     let facts = target
         .prepare(&ctx)

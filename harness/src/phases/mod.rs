@@ -4,8 +4,9 @@
 //!
 //! One file per phase: [`cold_warm`] (a new instance's first request, then
 //! the warm requests to it), [`host_cold`] (the shared host started from
-//! nothing, to its first tenant's answer) and [`density`] (idle instances,
-//! memory only, after the rounds). A new phase is a new file here and a
+//! nothing, to its first tenant's answer), [`restore`] (a new instance from
+//! a snapshot, to its first answer) and [`density`] (idle instances, memory
+//! only, after the rounds). A new phase is a new file here and a
 //! [`CellPhase`] the scheduler looks up by the plan's cell kind; the
 //! scheduler itself does not change.
 //!
@@ -33,6 +34,7 @@ use crate::vocab::Phase;
 pub mod cold_warm;
 pub mod density;
 pub mod host_cold;
+pub mod restore;
 
 /// One phase's work in one cell: it asks `target` for what it measures and
 /// keeps every sample in `cell`.
@@ -53,6 +55,7 @@ pub fn for_cell(kind: CellKind, target: &dyn Target) -> Box<dyn CellPhase> {
             },
         }),
         CellKind::HostCold => Box::new(host_cold::HostCold),
+        CellKind::Restore => Box::new(restore::Restore),
     }
 }
 

@@ -126,7 +126,9 @@ pub struct HeadlineFigure<'a> {
     pub warm: Option<&'a SummaryRow>,
     /// The host-cold summary.
     pub host_cold: Option<&'a SummaryRow>,
-    /// Flagged samples over the three.
+    /// The restore summary.
+    pub restore: Option<&'a SummaryRow>,
+    /// Flagged samples over the four.
     pub flagged: u64,
     /// Memory per tenant from the target's density fit.
     pub per_tenant_bytes: Option<f64>,
@@ -225,8 +227,8 @@ impl<'a> Figures<'a> {
                 .unwrap_or_default();
             for w in &self.workloads {
                 let phases = Phase::SAMPLED.map(|p| self.row(t, w, p));
-                let [cold, warm, host_cold] = phases;
-                let Some(first) = cold.or(warm).or(host_cold) else {
+                let [cold, warm, host_cold, restore] = phases;
+                let Some(first) = cold.or(warm).or(host_cold).or(restore) else {
                     continue;
                 };
                 out.push(HeadlineFigure {
@@ -237,6 +239,7 @@ impl<'a> Figures<'a> {
                     cold,
                     warm,
                     host_cold,
+                    restore,
                     flagged: phases.iter().flatten().map(|r| r.n_invalid).sum(),
                     per_tenant_bytes: self.density_of(t).and_then(|d| d.per_tenant_bytes),
                 });

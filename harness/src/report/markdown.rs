@@ -55,8 +55,8 @@ fn intro(out: &mut String, m: &ReportModel) {
 
 /// The headline table, what its memory column means, and who ran emulated.
 fn headline(out: &mut String, m: &ReportModel) {
-    out.push_str("| target | family | workload | cold p50 (95% CI) | warm p50 | host-cold p50 | CPU/cold start | memory at cold start | n cold / warm / host-cold |\n");
-    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| target | family | workload | cold p50 (95% CI) | warm p50 | host-cold p50 | restore p50 | CPU/cold start | memory at cold start | n cold / warm / host-cold / restore |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for h in &m.headline {
         let accel = match h.accel.as_str() {
             "" | "none" => String::new(),
@@ -65,13 +65,14 @@ fn headline(out: &mut String, m: &ReportModel) {
         };
         let _ = writeln!(
             out,
-            "| {}{accel} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {}{accel} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             h.target,
             h.family,
             h.workload,
             h.cold,
             h.warm,
             h.host_cold,
+            h.restore,
             h.cold_cpu,
             h.pss,
             h.counts

@@ -92,6 +92,7 @@ pub fn execute(
         poll: req.plan.poll,
         cancel: req.cancel.clone(),
         envelope: req.plan.envelope.clone(),
+        restore: req.plan.has(Phase::Restore),
     };
 
     // The controls come first: the hosts prepare starts are placed too.
@@ -200,7 +201,10 @@ fn rounds(
     folder: &mut RunFolder,
     progress: &mut dyn Progress,
 ) -> Result<RunStatus, RunError> {
-    let planned = plan.rounds(|i| active[i].phases().contains(&Phase::HostCold));
+    let planned = plan.rounds(|i, phase| match phase {
+        Phase::Restore => active[i].restore_support().is_ok(),
+        _ => active[i].phases().contains(&phase),
+    });
     progress.begin(planned.iter().map(|r| r.len() as u64).sum());
     folder.begin_samples()?;
     let started = std::time::Instant::now();
@@ -327,6 +331,22 @@ impl Cells<'_> {
     }
 }
 
+/// Whether a prepared target restores from a snapshot in this run, in its
+/// facts (`restore`) and phases; why not, said once as a note.
+fn restore_support(t: &dyn Target, info: &mut TargetInfo, progress: &mut dyn Progress) {
+    let said = match t.restore_support() {
+        Ok(how) => {
+            info.phases.push(Phase::Restore.as_str().to_string());
+            how
+        }
+        Err(why) => {
+            progress.note(&format!("{}: restore unavailable: {why}", info.name));
+            format!("unavailable: {why}")
+        }
+    };
+    info.facts.insert("restore".into(), serde_json::json!(said));
+}
+
 /// Availability, then untimed preparation, of every target.
 fn prepare_all(
     targets: Vec<Box<dyn Target>>,
@@ -351,7 +371,11 @@ fn prepare_all(
             accel: t.accel().to_string(),
             accounting: Some(t.accounting()),
             facts: Default::default(),
-            phases: t.phases().iter().map(|p| p.as_str().to_string()).collect(),
+            phases: t
+                .phases()
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
             implementation: TargetKind::parse(t.name()).ok().map(|k| k.implementation()),
         };
         let kind = TargetKind::parse(t.name()).ok();
@@ -382,6 +406,9 @@ fn prepare_all(
                         info.facts.extend(facts);
                         info.measured = true;
                         info.accel = t.accel().to_string();
+                        if ctx.restore {
+                            restore_support(t.as_ref(), &mut info, progress);
+                        }
                     }
                     Err(e) => {
                         info.skipped_reason = Some(e.to_string());

@@ -37,6 +37,10 @@ use crate::measures::Measure;
 /// Untimed work before the host starts (compiling a module, …); returns facts.
 pub type PrepareHook = Box<dyn FnMut(&Context) -> Result<Facts, TargetError> + Send>;
 
+/// The phases of a target with a shared host whose tenants outlive their
+/// request (`restore` is said by [`Target::restore_support`], never listed).
+pub const HOST_PHASES: [Phase; 4] = [Phase::Cold, Phase::Warm, Phase::HostCold, Phase::Density];
+
 /// What a hosted target runs.
 pub struct HostSpec {
     /// Registry name.

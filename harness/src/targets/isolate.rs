@@ -16,7 +16,7 @@ use serde_json::json;
 use super::hosted::{HostSpec, HostedTarget};
 use super::process::{ProcessSpec, ProcessTarget};
 use super::spawn::LaunchSpec;
-use super::{Accounting, Facts, Family, Phase};
+use super::{Accounting, Facts, Family};
 use crate::paths::Paths;
 
 const SETUP_HINT: &str =
@@ -103,7 +103,7 @@ pub fn workerd_host(
         name: name.into(),
         family: Family::Isolate,
         requires,
-        phases: &Phase::ALL,
+        phases: &super::hosted::HOST_PHASES,
         accounting: host_accounting(),
         health_path: "/health".into(),
         prepare: Some(facts_hook(
@@ -191,7 +191,7 @@ pub fn deno_host(
         name: name.into(),
         family: Family::Isolate,
         requires: Vec::new(),
-        phases: &Phase::ALL,
+        phases: &super::hosted::HOST_PHASES,
         accounting: host_accounting(),
         health_path: "/health".into(),
         prepare: Some(facts_hook(

@@ -55,6 +55,9 @@ pub struct Context {
     /// The resources each instance is held to, if any (how, per family:
     /// [`crate::envelope`]).
     pub envelope: Option<crate::envelope::Envelope>,
+    /// The plan has a `restore` phase: `prepare` makes the snapshot (untimed,
+    /// its size and the time it took in the facts).
+    pub restore: bool,
 }
 
 impl Context {
@@ -236,6 +239,8 @@ pub trait Target: Send {
     }
     /// Phases this target has; `host-cold` only where there is a shared
     /// host, `density` only where instances stay alive between requests.
+    /// `restore` is never listed: [`Target::restore_support`] says it,
+    /// as it depends on what this machine has.
     fn phases(&self) -> &'static [Phase] {
         &[Phase::Cold, Phase::Warm, Phase::Density]
     }
@@ -251,6 +256,19 @@ pub trait Target: Send {
     /// Host start plus the first tenant, from nothing.
     fn host_cold(&mut self, _req: &StartRequest) -> Result<Started, TargetError> {
         Err(TargetError::Unsupported(Phase::HostCold))
+    }
+    /// How this target's instances start from a snapshot (phase `restore`),
+    /// in words, or why they cannot here (no mechanism, a broken one, a
+    /// snapshot that could not be made in `prepare`).
+    fn restore_support(&self) -> Result<String, String> {
+        Err("no snapshot mechanism for this target".into())
+    }
+    /// The restore path: a new instance from the snapshot `prepare` made
+    /// (when [`Context::restore`] asked for one), returned when its first
+    /// response arrived. It must prove itself new like a cold one, with an
+    /// id from entropy the snapshot does not hold.
+    fn restore(&mut self, _req: &StartRequest) -> Result<Started, TargetError> {
+        Err(TargetError::Unsupported(Phase::Restore))
     }
     /// Accelerator the instances ran on (`kvm`, `tcg`), or `none`.
     fn accel(&self) -> &str {
@@ -483,6 +501,6 @@ mod tests {
         );
         assert!(Phase::parse("tepid")
             .unwrap_err()
-            .contains("cold, warm, host-cold, density"));
+            .contains("cold, warm, host-cold, restore, density"));
     }
 }

@@ -78,7 +78,7 @@ pub fn hosted(
     let phases: &'static [Phase] = match variant {
         // No instance outlives its request: no warm phase, no idle tenants.
         Variant::Fresh => &[Phase::Cold, Phase::HostCold],
-        _ => &Phase::ALL,
+        _ => &super::hosted::HOST_PHASES,
     };
     let mut args = vec![
         "serve".to_string(),

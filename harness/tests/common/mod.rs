@@ -229,6 +229,7 @@ pub fn prepared(mut target: Box<dyn Target>) -> (Box<dyn Target>, tempfile::Temp
         poll: Default::default(),
         cancel: Default::default(),
         envelope: None,
+        restore: false,
     };
     target.prepare(&ctx).unwrap();
     (target, dir)

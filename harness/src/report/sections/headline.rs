@@ -21,13 +21,15 @@ pub struct Headline {
     pub warm: String,
     /// Host-cold p50.
     pub host_cold: String,
+    /// Restore p50.
+    pub restore: String,
     /// CPU of a cold start (p50).
     pub cold_cpu: String,
     /// PSS after the first response (p50).
     pub pss: String,
     /// Memory per tenant from the density fit.
     pub per_tenant: String,
-    /// Valid samples per phase (cold / warm / host-cold), and flagged ones.
+    /// Valid samples per phase (cold / warm / host-cold / restore), and flagged ones.
     pub counts: String,
     /// Accelerator, if any.
     pub accel: String,
@@ -47,7 +49,7 @@ fn row(h: &HeadlineFigure) -> Headline {
             human_ns(r.ci95_hi_ns?)
         ))
     });
-    let n = [h.cold, h.warm, h.host_cold]
+    let n = [h.cold, h.warm, h.host_cold, h.restore]
         .map(|r| r.map_or_else(|| NONE.to_string(), |r| r.n.to_string()))
         .join(" / ");
     Headline {
@@ -57,6 +59,7 @@ fn row(h: &HeadlineFigure) -> Headline {
         cold: cold.unwrap_or_else(|| NONE.into()),
         warm: ns_or_dash(h.warm.and_then(|r| r.p50_ns)),
         host_cold: ns_or_dash(h.host_cold.and_then(|r| r.p50_ns)),
+        restore: ns_or_dash(h.restore.and_then(|r| r.p50_ns)),
         cold_cpu: ns_or_dash(h.cold.and_then(|r| r.cpu_p50_ns)),
         pss: bytes_or_dash(h.cold.and_then(|r| r.mem_pss_p50_bytes)),
         per_tenant: fitted_bytes_or_dash(h.per_tenant_bytes),
