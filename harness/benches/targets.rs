@@ -39,6 +39,7 @@ fn prepared(kind: TargetKind, logs: &std::path::Path) -> Option<Box<dyn Target>>
         poll: Poll::default(),
         cancel: Arc::new(AtomicBool::new(false)),
         envelope: None,
+        restore: false,
     };
     match target.prepare(&ctx) {
         Ok(_) => Some(target),

@@ -349,7 +349,10 @@ mod tests {
             // 2 targets × 2 workloads instances, plus host-cold for target 1
             // only and restore for target 0 only.
             assert_eq!(cells.len(), 8);
-            let restores: Vec<_> = cells.iter().filter(|c| c.kind == CellKind::Restore).collect();
+            let restores: Vec<_> = cells
+                .iter()
+                .filter(|c| c.kind == CellKind::Restore)
+                .collect();
             assert!(restores.len() == 2 && restores.iter().all(|c| c.target == 0));
             assert_eq!(
                 cells

@@ -371,11 +371,7 @@ fn prepare_all(
             accel: t.accel().to_string(),
             accounting: Some(t.accounting()),
             facts: Default::default(),
-            phases: t
-                .phases()
-                .iter()
-                .map(|p| p.as_str().to_string())
-                .collect(),
+            phases: t.phases().iter().map(|p| p.as_str().to_string()).collect(),
             implementation: TargetKind::parse(t.name()).ok().map(|k| k.implementation()),
         };
         let kind = TargetKind::parse(t.name()).ok();

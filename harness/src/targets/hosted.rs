@@ -25,10 +25,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::snapshot::{self, Snapshot};
 use super::spawn::{LaunchSpec, Log, Prepared, Spawned};
 use super::{
-    Accounting, Availability, Context, Facts, Family, Instance, Phase, StartRequest, Started,
-    Target, TargetError, Usage,
+    Accounting, Availability, Context, Facts, Family, Instance, Measures, Phase, StartRequest,
+    Started, Target, TargetError, Usage,
 };
 use crate::envelope::{self, Confined};
 use crate::measure::http::{Conn, Endpoint, HttpError, Response};
@@ -59,6 +60,26 @@ pub struct HostSpec {
     pub health_path: String,
     /// Untimed preparation before the host starts.
     pub prepare: Option<PrepareHook>,
+    /// How the host restores tenants from a snapshot, or why it cannot.
+    pub restore: Result<HostRestore, String>,
+}
+
+/// Makes a host's snapshot (untimed, in `prepare`, before the host starts)
+/// at the path given; returns the host arguments that serve it.
+pub type MakeSnapshot = Box<dyn Fn(&std::path::Path) -> Result<Vec<String>, String> + Send>;
+
+/// How a host restores a tenant: the snapshot it is given when it starts,
+/// and the path of a restored tenant's first request.
+pub struct HostRestore {
+    /// The mechanism, in words.
+    pub mechanism: String,
+    /// Makes it.
+    pub make: MakeSnapshot,
+    /// What it is made from.
+    pub sources: Vec<PathBuf>,
+    /// The first request of a restored tenant; `{tenant}` and `{workload}`
+    /// replaced. Later requests go to the tenant's usual path.
+    pub first: String,
 }
 
 struct RunningHost {
@@ -78,6 +99,8 @@ pub struct HostedTarget {
     notes: Vec<String>,
     /// Whether the connection was reopened once already (noted once).
     reconnected: bool,
+    /// The snapshot `prepare` made, or why it could not.
+    snapshot: Option<Result<Snapshot, String>>,
 }
 
 /// A tenant of the host.
@@ -95,6 +118,7 @@ impl HostedTarget {
             start_timeout: Duration::from_secs(60),
             notes: Vec::new(),
             reconnected: false,
+            snapshot: None,
         }
     }
 
@@ -237,6 +261,15 @@ impl HostedTarget {
     }
 }
 
+/// A host that times its own instantiation says so in the reply.
+fn instantiate_measure(response: &Response) -> Measures {
+    serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| v.get("instantiate_ns")?.as_u64())
+        .map(|ns| vec![Measure::InstantiateNs.with(ns)])
+        .unwrap_or_default()
+}
+
 impl Target for HostedTarget {
     fn name(&self) -> &str {
         &self.spec.name
@@ -271,6 +304,28 @@ impl Target for HostedTarget {
             "connection".into(),
             json!("one keep-alive connection to the host, opened when the host starts"),
         );
+        if let Some(restore) = self.spec.restore.as_ref().ok().filter(|_| ctx.restore) {
+            let made = snapshot::folder(ctx, &self.spec.name)
+                .map_err(|e| e.to_string())
+                .and_then(|dir| {
+                    let mut args = Vec::new();
+                    let made = Snapshot::make(dir.join("snapshot"), &restore.sources, |path| {
+                        args = (restore.make)(path)?;
+                        Ok(())
+                    })?;
+                    Ok((made, args))
+                });
+            self.snapshot = Some(match made {
+                Ok((made, args)) => {
+                    made.facts(&mut facts);
+                    // Before `{listen}`, which stays last.
+                    let at = self.spec.launch.args.len().saturating_sub(2);
+                    self.spec.launch.args.splice(at..at, args);
+                    Ok(made)
+                }
+                Err(why) => Err(why),
+            });
+        }
         self.prepared = Some(Prepared {
             log,
             ctx: ctx.clone(),
@@ -310,12 +365,7 @@ impl Target for HostedTarget {
             "GET",
             req.deadline,
         )?;
-        // A host that times its own instantiation says so in the reply.
-        let measures = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .ok()
-            .and_then(|v| v.get("instantiate_ns")?.as_u64())
-            .map(|ns| vec![Measure::InstantiateNs.with(ns)])
-            .unwrap_or_default();
+        let measures = instantiate_measure(&response);
         Ok(Started {
             instance: Instance {
                 endpoint,
@@ -373,7 +423,44 @@ impl Target for HostedTarget {
     }
 
     fn shutdown(&mut self) -> Result<(), TargetError> {
+        // The snapshot outlives the host (host-cold restarts it): it goes
+        // with the target.
         self.stop_host()
+    }
+
+    fn restore_support(&self) -> Result<String, String> {
+        match &self.spec.restore {
+            Ok(r) => snapshot::support(&r.mechanism, &self.snapshot),
+            Err(why) => Err(why.clone()),
+        }
+    }
+
+    fn restore(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        let first = match (&self.spec.restore, &self.snapshot) {
+            // The host loaded the snapshot when it started: nothing on disk
+            // is read for a restore, so nothing there is checked now.
+            (Ok(r), Some(Ok(_))) => r
+                .first
+                .replace("{tenant}", req.tenant)
+                .replace("{workload}", req.workload),
+            _ => {
+                return snapshot::ready(&self.snapshot)
+                    .and(Err(TargetError::Unsupported(Phase::Restore)))
+            }
+        };
+        let endpoint = self.endpoint(req.tenant)?;
+        let response = self.send(&first, "GET", req.deadline)?;
+        Ok(Started {
+            measures: instantiate_measure(&response),
+            instance: Instance {
+                handle: Box::new(Tenant {
+                    prefix: endpoint.path_prefix.clone(),
+                }),
+                endpoint,
+                conn: None,
+            },
+            response,
+        })
     }
 
     fn phases(&self) -> &'static [Phase] {

@@ -110,6 +110,7 @@ pub fn workerd_host(
             pinned(paths, "@cloudflare/workerd-linux-64"),
             WORKERD_NOTES.to_vec(),
         )),
+        restore: Err("workerd builds its isolates from V8's built-in startup snapshot only: it has no snapshot of a tenant's isolate to restore from (its own memory snapshots are for Python Workers)".into()),
         launch: LaunchSpec {
             program: workerd_bin(paths),
             args,
@@ -207,6 +208,7 @@ pub fn deno_host(
                 ("compute_ns", "performance.now() around the workload inside the worker"),
             ],
         )),
+        restore: Err("Deno has no snapshot of a Web Worker to restore from (its startup snapshot is built into the binary)".into()),
         launch: LaunchSpec {
             program: deno_bin(paths),
             args,

@@ -9,6 +9,7 @@ pub mod isolate;
 pub mod microvm;
 pub mod netdev;
 pub mod process;
+pub mod snapshot;
 pub mod spawn;
 pub mod wasm;
 

@@ -6,9 +6,17 @@
 //!
 //! Each instance is spawned in a process group of its own, reached on a free
 //! loopback port, and killed with its whole group at stop.
+//!
+//! `node` restores (phase `restore`) from a startup snapshot: `prepare` runs
+//! `node --build-snapshot` on `targets/process/node/snapshot.cjs` (the
+//! workload and the server compiled into the heap), and each restored
+//! instance is a new `node --snapshot-blob` process that deserialises that
+//! heap and starts serving; its id is made then, from OpenSSL's generator,
+//! seeded in the new process (serve.cjs).
 
 use serde_json::json;
 
+use super::snapshot::{self, Snapshot};
 use super::spawn::{self, LaunchSpec, Log, Prepared, Spawned};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, StartRequest, Started, Target,
@@ -31,12 +39,31 @@ pub struct ProcessSpec {
     pub family: Family,
 }
 
+/// How a process target's instances start from a snapshot.
+#[derive(Clone, Debug)]
+pub struct SnapshotSpec {
+    /// The mechanism, in words.
+    pub mechanism: String,
+    /// The snapshot's file name in the target's snapshot folder.
+    pub file: String,
+    /// Makes it; `{snapshot}` in its arguments becomes the file.
+    pub make: LaunchSpec,
+    /// Starts an instance from it; `{snapshot}` and `{listen}` replaced.
+    pub restore: LaunchSpec,
+    /// What it is made from (a restore is refused once one changed).
+    pub sources: Vec<std::path::PathBuf>,
+}
+
 /// A target whose instances are plain processes.
 pub struct ProcessTarget {
     spec: ProcessSpec,
     prepared: Option<Prepared>,
     /// The next instance's cgroup under an envelope, made untimed.
     spare: Spare,
+    /// How it restores, if it does.
+    snapshot_spec: Option<SnapshotSpec>,
+    /// The snapshot `prepare` made, or why it could not.
+    snapshot: Option<Result<Snapshot, String>>,
 }
 
 impl ProcessTarget {
@@ -56,7 +83,37 @@ impl ProcessTarget {
 
     /// `node`: the JavaScript workload under Node.js.
     pub fn node(paths: &Paths) -> ProcessTarget {
-        let server = paths.root.join("targets/process/node/server.mjs");
+        let dir = paths.root.join("targets/process/node");
+        let server = dir.join("server.mjs");
+        let (workload, serve) = (
+            paths.root.join("workloads/js/workload.mjs"),
+            dir.join("serve.cjs"),
+        );
+        let node = |args: Vec<String>| LaunchSpec {
+            program: "node".into(),
+            args,
+            env: Vec::new(),
+            missing_hint: NODE_HINT.into(),
+        };
+        let builder = dir.join("snapshot.cjs");
+        let snapshot = SnapshotSpec {
+            mechanism: "node's startup snapshot (node --build-snapshot of snapshot.cjs: the workload and server compiled into the heap; each instance a new node --snapshot-blob process, its id made after the heap is deserialised)".into(),
+            file: "node.blob".into(),
+            make: node(
+                [
+                    "--snapshot-blob",
+                    "{snapshot}",
+                    "--build-snapshot",
+                    &builder.display().to_string(),
+                    &workload.display().to_string(),
+                    &serve.display().to_string(),
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            restore: node(["--snapshot-blob", "{snapshot}", "{listen}"].map(String::from).to_vec()),
+            sources: vec![builder, workload, serve],
+        };
         ProcessTarget::new(ProcessSpec {
             name: "node".into(),
             family: Family::Process,
@@ -68,11 +125,16 @@ impl ProcessTarget {
                     "{listen}".into(),
                 ],
                 env: Vec::new(),
-                missing_hint:
-                    "node is not on PATH: install Node.js (`just setup` does: apt-get install nodejs)"
-                        .into(),
+                missing_hint: NODE_HINT.into(),
             },
         })
+        .with_snapshot(snapshot)
+    }
+
+    /// Restores from the snapshot `spec` makes.
+    pub fn with_snapshot(mut self, spec: SnapshotSpec) -> ProcessTarget {
+        self.snapshot_spec = Some(spec);
+        self
     }
 
     /// What an instance runs (tests start the same command by hand).
@@ -86,9 +148,65 @@ impl ProcessTarget {
             spec,
             prepared: None,
             spare: Spare::default(),
+            snapshot_spec: None,
+            snapshot: None,
         }
     }
+
+    /// Makes the snapshot with `spec.make`, in `ctx`'s snapshot folder.
+    fn make_snapshot(&self, spec: &SnapshotSpec, ctx: &Context) -> Result<Snapshot, String> {
+        let dir = snapshot::folder(ctx, &self.spec.name).map_err(|e| e.to_string())?;
+        let program = spec.make.resolve().map_err(|e| e.to_string())?;
+        Snapshot::make(dir.join(&spec.file), &spec.sources, |path| {
+            let file = path.display().to_string();
+            let args: Vec<String> = spec
+                .make
+                .args
+                .iter()
+                .map(|a| a.replace("{snapshot}", &file))
+                .collect();
+            let out = std::process::Command::new(&program)
+                .args(&args)
+                .envs(spec.make.env.iter().cloned())
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} {} failed ({}): {}",
+                    program.display(),
+                    args.join(" "),
+                    out.status,
+                    crate::spec::truncate(String::from_utf8_lossy(&out.stderr).trim(), 400)
+                ))
+            }
+        })
+    }
+
+    /// A new instance from `launch` (a plain start or a restore).
+    fn launch(&mut self, launch: &LaunchSpec, req: &StartRequest) -> Result<Started, TargetError> {
+        let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
+        let path = format!("/run/{}", req.workload);
+        let confined = self
+            .spare
+            .take(ctx.envelope.as_ref(), &self.spec.name, Confined::create)
+            .map_err(TargetError::Start)?;
+        let launched = launch.launch(&path, log, ctx, confined, req.asked_at, req.deadline)?;
+        Ok(Started {
+            instance: Instance {
+                endpoint: Endpoint::direct(launched.addr),
+                conn: Some(launched.ready.conn),
+                handle: Box::new(launched.process),
+            },
+            response: launched.ready.response,
+            measures: Vec::new(),
+        })
+    }
 }
+
+const NODE_HINT: &str =
+    "node is not on PATH: install Node.js (`just setup` does: apt-get install nodejs)";
 
 /// True when an ELF file has no program interpreter, i.e. is statically linked.
 fn is_static_elf(bytes: &[u8]) -> Option<bool> {
@@ -128,6 +246,13 @@ impl Target for ProcessTarget {
             facts.insert("static".into(), json!(static_elf));
         }
         facts.insert("log".into(), json!(log.path().display().to_string()));
+        if let Some(spec) = self.snapshot_spec.clone().filter(|_| ctx.restore) {
+            let made = self.make_snapshot(&spec, ctx);
+            if let Ok(s) = &made {
+                s.facts(&mut facts);
+            }
+            self.snapshot = Some(made);
+        }
         self.prepared = Some(Prepared {
             log,
             ctx: ctx.clone(),
@@ -136,25 +261,31 @@ impl Target for ProcessTarget {
     }
 
     fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
-        let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
-        let path = format!("/run/{}", req.workload);
-        let confined = self
-            .spare
-            .take(ctx.envelope.as_ref(), &self.spec.name, Confined::create)
-            .map_err(TargetError::Start)?;
-        let launched =
-            self.spec
-                .launch
-                .launch(&path, log, ctx, confined, req.asked_at, req.deadline)?;
-        Ok(Started {
-            instance: Instance {
-                endpoint: Endpoint::direct(launched.addr),
-                conn: Some(launched.ready.conn),
-                handle: Box::new(launched.process),
-            },
-            response: launched.ready.response,
-            measures: Vec::new(),
-        })
+        let launch = self.spec.launch.clone();
+        self.launch(&launch, req)
+    }
+
+    fn restore_support(&self) -> Result<String, String> {
+        match &self.snapshot_spec {
+            Some(spec) => snapshot::support(&spec.mechanism, &self.snapshot),
+            None => Err("no snapshot mechanism for this target".into()),
+        }
+    }
+
+    fn restore(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        let made = snapshot::ready(&self.snapshot)?;
+        let spec = self
+            .snapshot_spec
+            .as_ref()
+            .ok_or(TargetError::Unsupported(super::Phase::Restore))?;
+        let file = made.path.display().to_string();
+        let mut launch = spec.restore.clone();
+        launch.args = launch
+            .args
+            .iter()
+            .map(|a| a.replace("{snapshot}", &file))
+            .collect();
+        self.launch(&launch, req)
     }
 
     fn ready(&mut self) {

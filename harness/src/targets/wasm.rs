@@ -5,13 +5,22 @@
 //! per tenant), `wasmtime-aot` (deserialize per tenant), `wasmtime-pool`
 //! (`InstancePre` + pooling allocator + copy-on-write memory) and
 //! `wasmtime-fresh` (a new pooled instance per request: every request cold).
+//!
+//! Each restores (phase `restore`) from the guest pre-initialised by Wizer
+//! (wasmtime-wizer, the release of the host's wasmtime): `prepare` runs
+//! `coldbench-wasm-host wizer` (the guest's `wizer-initialize` run, its
+//! memory and globals written back as the module's initial state) and
+//! precompiles the result; the host loads it beside the guest, and a
+//! restored tenant's instance is made from it as the variant makes any
+//! other. Its id comes from the entropy the host passes to `init` after
+//! the restore, which the pre-initialised module never saw.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
 
-use super::hosted::{HostSpec, HostedTarget};
+use super::hosted::{HostRestore, HostSpec, HostedTarget};
 use super::spawn::{self, LaunchSpec};
 use super::{Accounting, Facts, Family, Phase, TargetError};
 use crate::paths::Paths;
@@ -92,6 +101,20 @@ pub fn hosted(
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(["--listen".to_string(), "{listen}".into()]);
     let hook_paths = (host.to_path_buf(), wasm.to_path_buf(), cwasm);
+    let wizer_host = host.to_path_buf();
+    let wizer_guest = wasm.to_path_buf();
+    let restore = HostRestore {
+        mechanism: "Wizer pre-initialisation (wasmtime-wizer 48.0.8) of the guest, precompiled; a restored tenant is instantiated from it as the variant instantiates any tenant, its id from entropy the host passes after the restore".into(),
+        sources: vec![host.to_path_buf(), wasm.to_path_buf()],
+        first: "/r/{tenant}/run/{workload}".into(),
+        make: Box::new(move |dir: &Path| {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+            let (pre, pre_cwasm) = (dir.join("pre.wasm"), dir.join("pre.cwasm"));
+            run_host(&wizer_host, &["wizer".as_ref(), wizer_guest.as_os_str(), pre.as_os_str()])?;
+            run_host(&wizer_host, &["precompile".as_ref(), pre.as_os_str(), pre_cwasm.as_os_str()])?;
+            Ok(vec!["--snapshot".into(), pre.display().to_string(), pre_cwasm.display().to_string()])
+        }),
+    };
     HostedTarget::new(HostSpec {
         name: name.into(),
         family: Family::Wasm,
@@ -102,6 +125,7 @@ pub fn hosted(
             memory: "growth of the host's PSS/RSS since just before the tenant's cold start: the memory the tenant added".into(),
         },
         health_path: "/health".into(),
+        restore: Ok(restore),
         prepare: Some(Box::new(move |_ctx| {
             let (host, wasm, cwasm) = &hook_paths;
             prepare_modules(variant, host, wasm, cwasm)
@@ -113,6 +137,26 @@ pub fn hosted(
             missing_hint: format!("the wasmtime host is not built: {BUILD_HINT}"),
         },
     })
+}
+
+/// Runs the host binary for one of its commands; its stderr on failure.
+fn run_host(host: &Path, args: &[&std::ffi::OsStr]) -> Result<(), String> {
+    let out = Command::new(host)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", host.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} {} failed: {}",
+        host.display(),
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
 }
 
 /// Records the guest module and makes sure the `.cwasm` is the host's own,

@@ -22,6 +22,18 @@ pub extern "C" fn init(hi: u32, lo: u32) {
     unsafe { INSTANCE = Some(format!("{}-{:08x}{:08x}", super::ID_PREFIX, hi, lo)) }
 }
 
+/// Wizer's pre-initialisation (phase `restore`): the guest's own set-up,
+/// done once before a snapshot instead of in every instance. This guest has
+/// little: its allocator's first growth of linear memory, and the room its
+/// answers are written to. Never the instance id, nor `cold`: `init` makes
+/// the id from the entropy the embedder passes to each instance restored
+/// from the snapshot, and an instance never `init`ed answers nothing.
+#[export_name = "wizer-initialize"]
+pub extern "C" fn wizer_initialize() {
+    // SAFETY: as in `init`.
+    unsafe { OUT.reserve(4096) }
+}
+
 /// The instance id, once `init` ran.
 pub fn instance() -> Option<String> {
     // SAFETY: as in `init`.

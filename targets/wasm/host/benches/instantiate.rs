@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use coldbench_wasm_host::{
-    engine_config, precompile, Host, Options, Variant, DEFAULT_MEMORY_LIMIT,
+    engine_config, precompile, Host, Options, Start, Variant, DEFAULT_MEMORY_LIMIT,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use wasmtime::{Engine, Module};
@@ -36,6 +36,7 @@ fn host(variant: Variant, wasm: &Path, cwasm: &Path) -> Host {
         memory_limit: DEFAULT_MEMORY_LIMIT,
         deadline: Duration::from_secs(30),
         max_tenants: 1000,
+        snapshot: None,
     })
     .expect("host")
 }
@@ -74,7 +75,7 @@ fn wasm(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let t0 = Instant::now();
-                    let tenant = host.instantiate().expect("instantiate");
+                    let tenant = host.instantiate(Start::Cold).expect("instantiate");
                     total += t0.elapsed();
                     drop(tenant);
                 }
@@ -86,7 +87,7 @@ fn wasm(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("wasm/warm-call");
     let host = host(Variant::Pool, &wasm, &cwasm);
-    let mut tenant = host.instantiate().expect("instantiate");
+    let mut tenant = host.instantiate(Start::Cold).expect("instantiate");
     g.bench_function("hello", |b| {
         b.iter(|| host.call(&mut tenant, "hello").expect("call"))
     });

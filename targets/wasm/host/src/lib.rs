@@ -92,6 +92,10 @@ pub struct Options {
     pub deadline: Duration,
     /// Most tenants alive at once (the pool's size).
     pub max_tenants: u32,
+    /// The guest pre-initialised by [`wizen`] and its precompiled form:
+    /// tenants restored from it (`/r/<tenant>/…`) are made as the variant
+    /// makes the others, from this module instead.
+    pub snapshot: Option<(PathBuf, PathBuf)>,
 }
 
 /// Something the host could not do. Messages say what to do where the user can act.
@@ -146,6 +150,9 @@ pub enum HostError {
     /// No room for another tenant.
     #[error("tenant limit of {0} reached")]
     Full(u32),
+    /// A restore was asked of a host started without a snapshot.
+    #[error("this host serves no restores: start it with --snapshot WASM CWASM (made by `coldbench-wasm-host wizer`)")]
+    NoSnapshot,
 }
 
 fn wasm_err(e: wasmtime::Error) -> HostError {
@@ -287,6 +294,41 @@ enum Loader {
     Pooled(InstancePre<Guest>),
 }
 
+impl Loader {
+    /// What `variant` shares between the tenants of one module, checked now
+    /// so that a bad module fails the host's start, not its first tenant.
+    fn new(
+        engine: &Engine,
+        variant: Variant,
+        wasm: &Path,
+        cwasm: &Path,
+    ) -> Result<Loader, HostError> {
+        Ok(match variant {
+            Variant::Jit => {
+                let bytes = read(wasm)?;
+                Module::validate(engine, &bytes).map_err(|e| HostError::Load {
+                    path: wasm.display().to_string(),
+                    message: format!("{e:#}"),
+                })?;
+                Loader::Jit(bytes)
+            }
+            Variant::Aot => {
+                verify_cwasm(cwasm)?;
+                deserialize(engine, cwasm)?;
+                Loader::Aot(cwasm.to_path_buf())
+            }
+            Variant::Pool | Variant::Fresh => {
+                verify_cwasm(cwasm)?;
+                let module = deserialize(engine, cwasm)?;
+                let pre = Linker::new(engine)
+                    .instantiate_pre(&module)
+                    .map_err(wasm_err)?;
+                Loader::Pooled(pre)
+            }
+        })
+    }
+}
+
 /// A guest's answer and the time its `run` took.
 #[derive(Debug)]
 pub struct Answer {
@@ -325,7 +367,18 @@ pub struct Host {
     engine: Engine,
     options: Options,
     loader: Loader,
+    /// The pre-initialised guest's, when the host serves restores.
+    restored: Option<Loader>,
     tenants: HashMap<String, Tenant>,
+}
+
+/// Which module a new tenant's instance is made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The guest as built.
+    Cold,
+    /// The guest as [`wizen`] pre-initialised it (phase `restore`).
+    Restore,
 }
 
 impl Host {
@@ -334,28 +387,10 @@ impl Host {
     pub fn new(options: Options) -> Result<Host, HostError> {
         let config = engine_config(options.variant, options.max_tenants, options.memory_limit);
         let engine = Engine::new(&config).map_err(wasm_err)?;
-        let loader = match options.variant {
-            Variant::Jit => {
-                let wasm = read(&options.wasm)?;
-                Module::validate(&engine, &wasm).map_err(|e| HostError::Load {
-                    path: options.wasm.display().to_string(),
-                    message: format!("{e:#}"),
-                })?;
-                Loader::Jit(wasm)
-            }
-            Variant::Aot => {
-                verify_cwasm(&options.cwasm)?;
-                deserialize(&engine, &options.cwasm)?; // fail at start, not at the first tenant
-                Loader::Aot(options.cwasm.clone())
-            }
-            Variant::Pool | Variant::Fresh => {
-                verify_cwasm(&options.cwasm)?;
-                let module = deserialize(&engine, &options.cwasm)?;
-                let pre = Linker::new(&engine)
-                    .instantiate_pre(&module)
-                    .map_err(wasm_err)?;
-                Loader::Pooled(pre)
-            }
+        let loader = Loader::new(&engine, options.variant, &options.wasm, &options.cwasm)?;
+        let restored = match &options.snapshot {
+            Some((wasm, cwasm)) => Some(Loader::new(&engine, options.variant, wasm, cwasm)?),
+            None => None,
         };
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -372,6 +407,7 @@ impl Host {
             engine,
             options,
             loader,
+            restored,
             tenants: HashMap::new(),
         })
     }
@@ -385,11 +421,16 @@ impl Host {
         (self.options.deadline.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
     }
 
-    /// The per-tenant cold work: a new instance, initialised with its entropy.
-    pub fn instantiate(&self) -> Result<Tenant, HostError> {
+    /// The per-tenant cold work: a new instance, initialised with its
+    /// entropy (drawn now: for a restored one, after its snapshot was made).
+    pub fn instantiate(&self, start: Start) -> Result<Tenant, HostError> {
+        let loader = match start {
+            Start::Cold => &self.loader,
+            Start::Restore => self.restored.as_ref().ok_or(HostError::NoSnapshot)?,
+        };
         // The module first: compiling (jit) or deserializing (aot) is the
         // host's work and must not eat into the guest's deadline.
-        let ready = match &self.loader {
+        let ready = match loader {
             Loader::Jit(wasm) => Ready::Module(Module::new(&self.engine, wasm).map_err(wasm_err)?),
             Loader::Aot(cwasm) => Ready::Module(deserialize(&self.engine, cwasm)?),
             Loader::Pooled(pre) => Ready::Pre(pre),
@@ -479,11 +520,17 @@ impl Host {
     }
 
     /// Serves one request for `tenant`: the first one creates its instance
-    /// (for `fresh`, every one does). A failed instance is discarded.
-    pub fn handle(&mut self, tenant: &str, workload: &str) -> Result<Answer, HostError> {
+    /// (for `fresh`, every one does), from the module `start` names. A
+    /// failed instance is discarded.
+    pub fn handle(
+        &mut self,
+        tenant: &str,
+        workload: &str,
+        start: Start,
+    ) -> Result<Answer, HostError> {
         let timed = |host: &Self| {
             let started = Instant::now();
-            host.instantiate().map(|i| (i, started.elapsed()))
+            host.instantiate(start).map(|i| (i, started.elapsed()))
         };
         if self.options.variant == Variant::Fresh {
             let (mut instance, took) = timed(self)?;
@@ -529,6 +576,84 @@ fn entropy() -> (u32, u32) {
 }
 
 /// `coldbench-wasm-host <version> (wasmtime <version>)`.
+/// The guest's `wizer-initialize` export, Wizer's pre-initialisation.
+pub const WIZER_INIT: &str = "wizer-initialize";
+
+/// Pre-initialises `wasm` with Wizer (wasmtime-wizer): instantiates it,
+/// runs its [`WIZER_INIT`] export, and writes the module with the memory
+/// and globals that left as its initial state to `out`. No entropy is
+/// given before the snapshot: `init`, which makes an instance's id, runs
+/// for each instance restored from it, with entropy drawn then.
+pub fn wizen(wasm: &Path, out: &Path) -> Result<(), HostError> {
+    let bytes = read(wasm)?;
+    let wizer = {
+        let mut w = wasmtime_wizer::Wizer::new();
+        w.init_func(WIZER_INIT);
+        w
+    };
+    let (cx, instrumented) = wizer.instrument(&bytes).map_err(|e| HostError::Load {
+        path: wasm.display().to_string(),
+        message: format!("{e:#}"),
+    })?;
+    let engine = Engine::default();
+    let module = Module::new(&engine, &instrumented).map_err(wasm_err)?;
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).map_err(wasm_err)?;
+    instance
+        .get_typed_func::<(), ()>(&mut store, WIZER_INIT)
+        .map_err(|e| HostError::Wasm(format!("the guest exports no {WIZER_INIT}: {e}")))?
+        .call(&mut store, ())
+        .map_err(|e| HostError::Wasm(format!("{WIZER_INIT} trapped: {e:#}")))?;
+    let mut state = Initialised {
+        store: &mut store,
+        instance,
+    };
+    // Wizer's snapshot is async for runtimes that are; this one's state is
+    // at hand, so every future is ready on its first poll.
+    let snapshot = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| HostError::Wasm(format!("cannot start a runtime: {e}")))?
+        .block_on(wizer.snapshot(&cx, &mut state))
+        .map_err(|e| HostError::Wasm(format!("wizer snapshot: {e:#}")))?;
+    let tmp = out.with_extension("tmp");
+    fs::write(&tmp, &snapshot)
+        .and_then(|()| fs::rename(&tmp, out))
+        .map_err(|e| HostError::Wasm(format!("cannot write {}: {e}", out.display())))
+}
+
+/// A pre-initialised instance, as Wizer reads its state.
+struct Initialised<'a> {
+    store: &'a mut Store<()>,
+    instance: Instance,
+}
+
+impl wasmtime_wizer::InstanceState for Initialised<'_> {
+    async fn global_get(
+        &mut self,
+        name: &str,
+        _: wasmtime_wizer::ValType,
+    ) -> wasmtime_wizer::SnapshotVal {
+        use wasmtime_wizer::SnapshotVal;
+        let global = self.instance.get_global(&mut *self.store, name);
+        match global.map(|g| g.get(&mut *self.store)) {
+            Some(wasmtime::Val::I32(x)) => SnapshotVal::I32(x),
+            Some(wasmtime::Val::I64(x)) => SnapshotVal::I64(x),
+            Some(wasmtime::Val::F32(x)) => SnapshotVal::F32(x),
+            Some(wasmtime::Val::F64(x)) => SnapshotVal::F64(x),
+            Some(wasmtime::Val::V128(x)) => SnapshotVal::V128(x.as_u128()),
+            // Wizer asks only for the globals it exported itself.
+            other => panic!("wizer asked for global {name}, which is {other:?}"),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        match self.instance.get_memory(&mut *self.store, name) {
+            Some(memory) => contents(memory.data(&*self.store)),
+            None => panic!("wizer asked for memory {name}, which the instance does not export"),
+        }
+    }
+}
+
 pub fn version() -> String {
     format!(
         "coldbench-wasm-host {} (wasmtime {})",

@@ -3,11 +3,14 @@
 //! ```text
 //! coldbench-wasm-host serve --variant jit|aot|pool|fresh --wasm guest.wasm --cwasm guest.cwasm
 //!                           --listen 127.0.0.1:PORT [--memory-limit-mib 128] [--deadline-ms 20000]
-//!                           [--max-tenants 1000]
+//!                           [--max-tenants 1000] [--snapshot pre.wasm pre.cwasm]
 //! coldbench-wasm-host precompile guest.wasm guest.cwasm
+//! coldbench-wasm-host wizer guest.wasm pre.wasm
 //! coldbench-wasm-host --version
 //!
 //! GET    /t/<tenant>/run/<workload>   the tenant's instance runs the workload (created on first use)
+//! GET    /r/<tenant>/run/<workload>   as /t/, the instance made from the pre-initialised guest
+//!                                     (--snapshot); later requests of the tenant go to /t/
 //! DELETE /t/<tenant>                  drops the tenant's instance (204), or 404 if it has none
 //! GET    /health                      {"variant":"pool","tenants":3}
 //! ```
@@ -35,7 +38,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use coldbench_wasm_host::{
-    precompile, version, Host, HostError, Options, Variant, DEFAULT_MEMORY_LIMIT,
+    precompile, version, wizen, Host, HostError, Options, Start, Variant, DEFAULT_MEMORY_LIMIT,
 };
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -52,7 +55,8 @@ const STALL: Duration = Duration::from_secs(10);
 const MAX_NAME: usize = 64;
 
 const USAGE: &str = "usage: coldbench-wasm-host serve --variant jit|aot|pool|fresh --wasm FILE --cwasm FILE --listen ADDR \
-[--memory-limit-mib N] [--deadline-ms N] [--max-tenants N] | precompile IN.wasm OUT.cwasm | --version";
+[--memory-limit-mib N] [--deadline-ms N] [--max-tenants N] [--snapshot PRE.wasm PRE.cwasm] \
+| precompile IN.wasm OUT.cwasm | wizer IN.wasm PRE.wasm | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,6 +68,9 @@ fn main() -> ExitCode {
         Some("precompile") if args.len() == 3 => {
             precompile(&PathBuf::from(&args[1]), &PathBuf::from(&args[2]))
                 .map_err(|e| e.to_string())
+        }
+        Some("wizer") if args.len() == 3 => {
+            wizen(&PathBuf::from(&args[1]), &PathBuf::from(&args[2])).map_err(|e| e.to_string())
         }
         Some("serve") => {
             parse_serve(&args[1..]).and_then(|(options, listen)| serve(options, &listen))
@@ -87,6 +94,7 @@ fn parse_serve(args: &[String]) -> Result<(Options, String), String> {
         memory_limit: DEFAULT_MEMORY_LIMIT,
         deadline: Duration::from_secs(20),
         max_tenants: 1000,
+        snapshot: None,
     };
     let mut listen = None;
     let mut it = args.iter();
@@ -110,6 +118,12 @@ fn parse_serve(args: &[String]) -> Result<(Options, String), String> {
             "--memory-limit-mib" => options.memory_limit = number()? as usize * 1024 * 1024,
             "--deadline-ms" => options.deadline = Duration::from_millis(number()?),
             "--max-tenants" => options.max_tenants = number()? as u32,
+            "--snapshot" => {
+                let cwasm = it
+                    .next()
+                    .ok_or_else(|| format!("--snapshot takes PRE.wasm PRE.cwasm; {USAGE}"))?;
+                options.snapshot = Some((value.into(), cwasm.into()));
+            }
             _ => return Err(format!("unknown option {flag}; {USAGE}")),
         }
     }
@@ -351,7 +365,7 @@ fn route(host: &Mutex<Host>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         return refused;
     }
     let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
-    if let ["t", tenant, ..] = segments.as_slice() {
+    if let ["t" | "r", tenant, ..] = segments.as_slice() {
         if !valid_tenant(tenant) {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -368,12 +382,16 @@ fn route(host: &Mutex<Host>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
                 host.tenants()
             ),
         ),
-        (&Method::GET, ["t", _, "run", workload]) if !plausible_workload(workload) => error(
+        (&Method::GET, ["t" | "r", _, "run", workload]) if !plausible_workload(workload) => error(
             StatusCode::NOT_FOUND,
             &format!("unknown workload: a name is 1 to {MAX_NAME} of [a-z0-9-]"),
         ),
-        (&Method::GET, ["t", tenant, "run", workload]) => match host
-            .handle(tenant, workload)
+        (&Method::GET, [kind @ ("t" | "r"), tenant, "run", workload]) => match host
+            .handle(
+                tenant,
+                workload,
+                if *kind == "r" { Start::Restore } else { Start::Cold },
+            )
             .and_then(|a| a.body())
         {
             Ok(body) => json(StatusCode::OK, body),
@@ -382,6 +400,7 @@ fn route(host: &Mutex<Host>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
                 &format!("unknown workload {workload:?}"),
             ),
             Err(e @ HostError::Full(_)) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+            Err(e @ HostError::NoSnapshot) => error(StatusCode::NOT_FOUND, &e.to_string()),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
         (&Method::DELETE, ["t", tenant]) => {
@@ -399,7 +418,7 @@ fn route(host: &Mutex<Host>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "use GET /t/<tenant>/run/<workload>, DELETE /t/<tenant> or GET /health",
+            "use GET /t/<tenant>/run/<workload>, GET /r/<tenant>/run/<workload>, DELETE /t/<tenant> or GET /health",
         ),
     }
 }

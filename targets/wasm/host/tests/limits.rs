@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use coldbench_wasm_host::{precompile, Host, HostError, Options, Variant};
+use coldbench_wasm_host::{precompile, Host, HostError, Options, Start, Variant};
 
 fn artifact(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,13 +37,14 @@ fn host(
         memory_limit,
         deadline,
         max_tenants: 16,
+        snapshot: None,
     })
     .unwrap();
     (host, dir)
 }
 
 fn body(host: &mut Host, tenant: &str, workload: &str) -> serde_json::Value {
-    let answer = host.handle(tenant, workload).unwrap();
+    let answer = host.handle(tenant, workload, Start::Cold).unwrap();
     serde_json::from_str(&answer.body().unwrap()).unwrap()
 }
 
@@ -129,7 +130,7 @@ fn a_runaway_guest_is_stopped_at_its_deadline_and_the_host_goes_on() {
             64 << 20,
         );
         let started = Instant::now();
-        let err = host.handle("runaway", "loop").unwrap_err();
+        let err = host.handle("runaway", "loop", Start::Cold).unwrap_err();
         let took = started.elapsed();
         assert!(matches!(err, HostError::Deadline(_)), "{variant:?}: {err}");
         assert!(
@@ -157,7 +158,7 @@ fn a_guest_over_its_memory_limit_is_stopped_and_the_host_goes_on() {
         Duration::from_secs(10),
         16 << 20,
     );
-    let err = host.handle("hog", "hog").unwrap_err();
+    let err = host.handle("hog", "hog", Start::Cold).unwrap_err();
     assert!(
         matches!(err, HostError::MemoryLimit { limit, .. } if limit == 16 << 20),
         "{err}"
@@ -173,7 +174,7 @@ fn a_trapping_guest_is_an_error_and_the_host_goes_on() {
         Duration::from_secs(10),
         64 << 20,
     );
-    let err = host.handle("t", "trap").unwrap_err();
+    let err = host.handle("t", "trap", Start::Cold).unwrap_err();
     assert!(matches!(err, HostError::Trap(_)), "{err}");
     assert!(err.to_string().contains("unreachable"), "{err}");
     assert_eq!(
@@ -192,7 +193,7 @@ fn an_unknown_workload_is_not_a_fault() {
         128 << 20,
     );
     assert!(matches!(
-        host.handle("t", "fib"),
+        host.handle("t", "fib", Start::Cold),
         Err(HostError::UnknownWorkload)
     ));
 }
@@ -205,6 +206,7 @@ fn options(variant: Variant, wasm: PathBuf, cwasm: PathBuf) -> Options {
         memory_limit: 128 << 20,
         deadline: Duration::from_secs(5),
         max_tenants: 4,
+        snapshot: None,
     }
 }
 
