@@ -141,11 +141,16 @@ pub enum Measure {
     /// 1 when the settle step found the machine quiet before the sample's
     /// cell, 0 when it gave up at its bound.
     SettleQuiet,
+    /// A restored microVM: from the ask to its VMM taking commands (QMP).
+    RestoreVmmUpNs,
+    /// A restored microVM: from the ask to its guest running again (QMP
+    /// `RESUME`), before anything reached it over the network.
+    RestoreResumedNs,
 }
 
 impl Measure {
     /// Every measure a target writes.
-    pub const ALL: [Measure; 22] = [
+    pub const ALL: [Measure; 24] = [
         Measure::Boot(BootStage::ToInit),
         Measure::Boot(BootStage::Kernel),
         Measure::Boot(BootStage::Vmm),
@@ -168,6 +173,8 @@ impl Measure {
         Measure::SettleBusyPermille,
         Measure::WarmupNs,
         Measure::SettleQuiet,
+        Measure::RestoreVmmUpNs,
+        Measure::RestoreResumedNs,
     ];
 
     /// The name in measures.csv's `measure` column.
@@ -197,6 +204,8 @@ impl Measure {
             Measure::SettleBusyPermille => "settle_busy_permille",
             Measure::WarmupNs => "warmup_ns",
             Measure::SettleQuiet => "settle_quiet",
+            Measure::RestoreVmmUpNs => "restore_vmm_up_ns",
+            Measure::RestoreResumedNs => "restore_resumed_ns",
         }
     }
 
@@ -217,7 +226,9 @@ impl Measure {
             | Measure::InstantiateNs
             | Measure::BackgroundCpuNs
             | Measure::SettleWaitNs
-            | Measure::WarmupNs => Unit::Ns,
+            | Measure::WarmupNs
+            | Measure::RestoreVmmUpNs
+            | Measure::RestoreResumedNs => Unit::Ns,
             Measure::SettleBusyPermille | Measure::SettleQuiet => Unit::Count,
             Measure::GuestRamPssBytes
             | Measure::VmmOverheadPssBytes

@@ -21,7 +21,8 @@ done
 # at the paths ldd printed, which are the ones the binary's interpreter and
 # the loader search.
 mkdir -p "$rootfs/app/targets/process/node" "$rootfs/app/workloads/js"
-install -m 0644 "$root/targets/process/node/server.mjs" "$rootfs/app/targets/process/node/"
+install -m 0644 "$root"/targets/process/node/server.mjs "$root"/targets/process/node/serve.cjs \
+    "$root"/targets/process/node/snapshot.cjs "$rootfs/app/targets/process/node/"
 install -m 0644 "$root"/workloads/js/*.mjs "$rootfs/app/workloads/js/"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf "$artifacts/rootfs-node.tar" .
 sha256sum "$artifacts/rootfs-node.tar"

@@ -314,6 +314,8 @@ pub enum TargetKind {
     Microvm(microvm::vmm::Vmm),
     /// The same microVM, its init handing the guest to node and the JS server.
     NodeMicrovm(microvm::vmm::Vmm),
+    /// QEMU's microVM, restored with its RAM mapped copy-on-write.
+    MicrovmCow,
 }
 
 impl TargetKind {
@@ -356,6 +358,7 @@ impl TargetKind {
             TargetKind::Microvm(Vmm::Qemu),
             TargetKind::Microvm(Vmm::Firecracker),
             TargetKind::Microvm(Vmm::CloudHypervisor),
+            TargetKind::MicrovmCow,
             TargetKind::NodeMicrovm(Vmm::Qemu),
             TargetKind::NodeMicrovm(Vmm::Firecracker),
             TargetKind::NodeMicrovm(Vmm::CloudHypervisor),
@@ -380,6 +383,7 @@ impl TargetKind {
             }
             TargetKind::Microvm(vmm) => vmm.target_name(),
             TargetKind::NodeMicrovm(vmm) => vmm.node_target_name(),
+            TargetKind::MicrovmCow => microvm::COW_TARGET,
         }
     }
 
@@ -393,16 +397,19 @@ impl TargetKind {
             | TargetKind::Deno
             | TargetKind::WorkerdWasm => Family::Isolate,
             TargetKind::Container(..) | TargetKind::NodeContainer(..) => Family::Container,
-            TargetKind::Microvm(_) | TargetKind::NodeMicrovm(_) => Family::Microvm,
+            TargetKind::Microvm(_) | TargetKind::NodeMicrovm(_) | TargetKind::MicrovmCow => {
+                Family::Microvm
+            }
         }
     }
 
     /// What it runs.
     pub fn implementation(self) -> Implementation {
         match self {
-            TargetKind::Process | TargetKind::Container(..) | TargetKind::Microvm(_) => {
-                Implementation::Rust
-            }
+            TargetKind::Process
+            | TargetKind::Container(..)
+            | TargetKind::Microvm(_)
+            | TargetKind::MicrovmCow => Implementation::Rust,
             TargetKind::Node
             | TargetKind::NodeContainer(..)
             | TargetKind::NodeMicrovm(_)
@@ -423,7 +430,9 @@ impl TargetKind {
             | TargetKind::Deno
             | TargetKind::WorkerdWasm => Scope::Host,
             TargetKind::Container(..) | TargetKind::NodeContainer(..) => Scope::Container,
-            TargetKind::Microvm(_) | TargetKind::NodeMicrovm(_) => Scope::Vm,
+            TargetKind::Microvm(_) | TargetKind::NodeMicrovm(_) | TargetKind::MicrovmCow => {
+                Scope::Vm
+            }
         }
     }
 
@@ -448,6 +457,7 @@ impl TargetKind {
             )),
             TargetKind::Microvm(vmm) => Box::new(microvm::MicrovmTarget::new(paths, vmm)),
             TargetKind::NodeMicrovm(vmm) => Box::new(microvm::MicrovmTarget::node(paths, vmm)),
+            TargetKind::MicrovmCow => Box::new(microvm::MicrovmTarget::cow(paths)),
         }
     }
 

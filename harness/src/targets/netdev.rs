@@ -145,6 +145,9 @@ pub struct Tap {
     pub guest_ip: Ipv4Addr,
     /// The guest NIC's MAC (locally administered, from its address).
     pub guest_mac: String,
+    /// The host end's MAC, fixed likewise: a guest restored from a snapshot
+    /// remembers the MAC of the TAP it was made on, and its new TAP has it.
+    pub host_mac: String,
 }
 
 impl Tap {
@@ -154,12 +157,17 @@ impl Tap {
         let slot = (tag % 64) * 256 + n % 256;
         let base = u32::from(Ipv4Addr::new(10, 203, 0, 0)) + slot * 4;
         let guest_ip = Ipv4Addr::from(base + 2);
-        let [a, b, c, d] = guest_ip.octets();
+        let host_ip = Ipv4Addr::from(base + 1);
+        let mac = |prefix: &str, ip: Ipv4Addr| {
+            let [a, b, c, d] = ip.octets();
+            format!("{prefix}:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+        };
         Tap {
             name: format!("{TAP_PREFIX}{tag}n{n}"),
-            host_ip: Ipv4Addr::from(base + 1),
+            host_ip,
             guest_ip,
-            guest_mac: format!("06:00:{a:02x}:{b:02x}:{c:02x}:{d:02x}"),
+            guest_mac: mac("06:00", guest_ip),
+            host_mac: mac("06:01", host_ip),
         }
     }
 
@@ -171,6 +179,7 @@ impl Tap {
             host_ip,
             guest_ip,
             guest_mac,
+            host_mac,
         } = self;
         if PathBuf::from("/sys/class/net").join(name).exists() {
             return Err(format!(
@@ -178,7 +187,7 @@ impl Tap {
             ));
         }
         let commands = format!(
-            "tuntap add {name} mode tap\naddr add {host_ip}/30 dev {name}\nlink set {name} up\n\
+            "tuntap add {name} mode tap\naddr add {host_ip}/30 dev {name}\nlink set {name} address {host_mac} up\n\
              neigh replace {guest_ip} lladdr {guest_mac} dev {name} nud permanent\n"
         );
         ip_batch(None, &commands).inspect_err(|_| {

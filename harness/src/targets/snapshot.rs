@@ -6,9 +6,10 @@
 //! A snapshot is made anew by every run that asks for `restore`, from the
 //! artifacts as they are then, by the runtime that restores it: one made
 //! from another artifact or by another runtime version cannot be picked up.
-//! It lives in a folder of the run's own under the temporary directory
-//! (`coldbench-snapshots/<run>/<target>/`; guest RAM can be hundreds of
-//! MiB, which a results folder should not keep), removed with its target.
+//! It lives in a folder of the run's own, `coldbench-snapshots/<run>/<target>/`
+//! under /dev/shm (memory, as a platform's snapshot cache; else the temporary
+//! directory), never in the results folder (guest RAM can be hundreds of
+//! MiB), and is removed with its target.
 //! A snapshot that went missing, or whose sources changed after it was made,
 //! is refused at restore with what to do, never restored.
 
@@ -42,10 +43,15 @@ pub fn folder(ctx: &Context, target: &str) -> Result<PathBuf, TargetError> {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| format!("pid{}", std::process::id()));
-    let dir = std::env::temp_dir()
-        .join("coldbench-snapshots")
-        .join(run)
-        .join(target);
+    // In memory where the machine has a tmpfs for it, as a platform's
+    // snapshot cache would be; a restore then reads no disk.
+    let shm = PathBuf::from("/dev/shm");
+    let base = if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join("coldbench-snapshots").join(run).join(target);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| {
         TargetError::Prepare(format!(

@@ -10,11 +10,24 @@
 //!   node image's files; `cb_exec=node` makes init, once the guest is up,
 //!   exec node with the JS server (512 MiB of guest RAM).
 //!
+//! - `qemu-microvm` restores (phase `restore`) from a migration stream: in
+//!   `prepare` a VM boots, answers a connection (it listens), and QMP
+//!   `migrate` writes its state to a file; each restored instance is a new
+//!   QEMU started with `-incoming exec:cat <file>` on a TAP like the one the
+//!   snapshot was made on. `qemu-microvm-cow` restores with the guest's RAM
+//!   in a file (`memory-backend-file`, shared while the snapshot is made;
+//!   the stream then holds only the devices, `x-ignore-shared`): each
+//!   restored VM maps that file private, copy-on-write, so its tenants share
+//!   the pages none of them wrote. A restored guest makes its instance id at
+//!   its first answer, with the CPU's RDRAND mixed in: its kernel's generator
+//!   is the snapshot's.
+//!
 //! The accelerator is probed at prepare with a bounded boot under KVM; when
 //! that does not answer, QEMU falls back to TCG (emulation) and every sample
 //! says so (`accel`). The guest's init writes boot markers to the serial
 //! console, which break the cold start down (measures.csv).
 
+pub mod qmp;
 pub mod serial;
 pub mod vmm;
 
@@ -32,6 +45,7 @@ use serde_json::json;
 use self::serial::Console;
 use self::vmm::{Accel, Guest, Vmm};
 use super::netdev::Tap;
+use super::snapshot::{self, Snapshot};
 use super::spawn::{self, Log, Prepared, Spawned};
 use super::{
     Accounting, Availability, Context, Facts, Family, Instance, Measures, StartRequest, Started,
@@ -71,6 +85,46 @@ pub struct MicrovmTarget {
     last_marker: &'static str,
     /// The next VMM's cgroup under an envelope, made untimed.
     spare: Spare,
+    /// How it restores, if it does.
+    restore_kind: Option<RestoreKind>,
+    /// The snapshot `prepare` made, or why it could not.
+    snapshot: Option<Result<VmSnapshot, String>>,
+}
+
+/// How a QEMU target restores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestoreKind {
+    /// Everything, RAM too, from a migration stream in a file.
+    Stream,
+    /// Devices from a stream, RAM mapped copy-on-write from a file.
+    SharedRam,
+}
+
+impl RestoreKind {
+    fn describe(self) -> &'static str {
+        match self {
+            RestoreKind::Stream => "QEMU migration to a file (QMP migrate, after the guest listens); each instance a new QEMU with -incoming exec:cat <file>, all of its RAM read from the stream",
+            RestoreKind::SharedRam => "QEMU migration with the guest's RAM in a file (memory-backend-file, x-ignore-shared: the stream holds the devices only); each instance a new QEMU mapping that file private, copy-on-write (pages shared until written), its devices from the stream over QMP migrate-incoming",
+        }
+    }
+}
+
+/// A VM snapshot and what restoring it needs.
+struct VmSnapshot {
+    /// The folder: the stream, the RAM file, the QMP sockets.
+    made: Snapshot,
+    stream: PathBuf,
+    /// Guest RAM, for [`RestoreKind::SharedRam`].
+    ram: Option<PathBuf>,
+    /// The TAP the snapshot's VM had: its guest knows this address and MACs.
+    tap: Tap,
+}
+
+/// How a VM starts.
+#[derive(Clone, Copy)]
+enum Launch<'a> {
+    Boot,
+    Restore(&'a VmSnapshot, RestoreKind),
 }
 
 /// One running VM.
@@ -208,6 +262,18 @@ impl MicrovmTarget {
             memory_mib: MEMORY_MIB,
             last_marker: "listen",
             spare: Spare::default(),
+            restore_kind: (vmm == Vmm::Qemu).then_some(RestoreKind::Stream),
+            snapshot: None,
+        }
+    }
+
+    /// `qemu-microvm-cow`: as `qemu-microvm`, restoring with its RAM mapped
+    /// copy-on-write from a file.
+    pub fn cow(paths: &Paths) -> MicrovmTarget {
+        MicrovmTarget {
+            name: COW_TARGET.into(),
+            restore_kind: Some(RestoreKind::SharedRam),
+            ..MicrovmTarget::new(paths, Vmm::Qemu)
         }
     }
 
@@ -220,6 +286,9 @@ impl MicrovmTarget {
             extra_cmdline: "cb_exec=node".into(),
             memory_mib: NODE_MEMORY_MIB,
             last_marker: "exec",
+            // Its id comes from node's OpenSSL generator, seeded at boot:
+            // in a snapshot, that state would be every restore's.
+            restore_kind: None,
             ..MicrovmTarget::new(paths, vmm)
         }
     }
@@ -270,19 +339,35 @@ impl MicrovmTarget {
         })
     }
 
-    /// Boots a VM with `accel` and waits for its first response.
+    /// Boots (or restores) a VM with `accel` and waits for its first response.
     fn boot(
         &self,
         req: &StartRequest,
         accel: Accel,
         mut confined: Option<Confined>,
+        how: Launch,
     ) -> Result<(Vm, Started), TargetError> {
         let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
         let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
-        let tap = Tap::plan(self.tag, n);
+        let tap = match how {
+            Launch::Boot => Tap::plan(self.tag, n),
+            Launch::Restore(s, _) => s.tap.clone(),
+        };
         tap.create().map_err(TargetError::Start)?;
         let guest = self.guest(&tap, accel);
-        let args = match self.args(&guest, n, &ctx.log_dir) {
+        let qmp_socket = match how {
+            Launch::Restore(s, RestoreKind::SharedRam) => {
+                Some(s.made.path.join(format!("qmp-{n}.sock")))
+            }
+            _ => None,
+        };
+        let args = self.args(&guest, n, &ctx.log_dir).map(|mut args| {
+            if let Launch::Restore(s, kind) = how {
+                restore_args(&mut args, s, kind, qmp_socket.as_deref(), self.memory_mib);
+            }
+            args
+        });
+        let args = match args {
             Ok(args) => args,
             Err(e) => {
                 let _ = tap.remove();
@@ -292,6 +377,30 @@ impl MicrovmTarget {
         let serial_log = ctx.log_dir.join(format!("{}-{n}.serial.log", self.name));
         let log_from = log.offset();
         let mut cmd = Command::new(&self.program);
+        // A restore reads its stream from fd 3 (`fd:3`): no process and no
+        // pipe between the file and QEMU (stdin is the serial console's).
+        if let Launch::Restore(s, _) = how {
+            let stream = match std::fs::File::open(&s.stream) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = tap.remove();
+                    return Err(TargetError::Start(format!(
+                        "cannot open the snapshot's stream {}: {e}",
+                        s.stream.display()
+                    )));
+                }
+            };
+            // SAFETY: dup2 is async-signal-safe; the closure owns the file,
+            // which stays open in the parent until the command is dropped.
+            unsafe {
+                cmd.pre_exec(move || {
+                    match nix::libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&stream), STREAM_FD) {
+                        -1 => Err(std::io::Error::last_os_error()),
+                        _ => Ok(()),
+                    }
+                });
+            }
+        }
         cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -320,6 +429,22 @@ impl MicrovmTarget {
             tap,
             console,
         };
+        let mut resumed = None;
+        if let Some(socket) = &qmp_socket {
+            // The devices' state over QMP, the RAM already mapped from the file.
+            let incoming = incoming(socket, req.deadline);
+            let _ = std::fs::remove_file(socket);
+            match incoming {
+                Ok(at) => resumed = Some(at),
+                Err(e) => {
+                    let _ = vm.teardown();
+                    return Err(TargetError::Start(format!(
+                        "restore failed: {e}{}",
+                        log.since(log_from)
+                    )));
+                }
+            }
+        }
         let endpoint = Endpoint::direct(SocketAddr::from((vm.tap.guest_ip, 8080)));
         let request = endpoint.request(req.workload);
         let ready = first_response(
@@ -349,7 +474,16 @@ impl MicrovmTarget {
                         c.markers()
                     })
                     .unwrap_or_default();
-                let measures = boot_measures(&markers, req.asked_at, ready.response.received_at);
+                let mut measures =
+                    boot_measures(&markers, req.asked_at, ready.response.received_at);
+                if let Some((up, resumed)) = resumed {
+                    let since =
+                        |t: Instant| t.saturating_duration_since(req.asked_at).as_nanos() as u64;
+                    measures.extend([
+                        Measure::RestoreVmmUpNs.with(since(up)),
+                        Measure::RestoreResumedNs.with(since(resumed)),
+                    ]);
+                }
                 let started = Started {
                     instance: Instance {
                         endpoint,
@@ -388,10 +522,164 @@ impl MicrovmTarget {
         };
         // Only whether KVM boots a guest: no envelope.
         let (vm, started) = self
-            .boot(&req, Accel::Kvm, None)
+            .boot(&req, Accel::Kvm, None, Launch::Boot)
             .map_err(|e| e.to_string())?;
         drop(started);
         vm.teardown()
+    }
+}
+
+/// The name of the QEMU target that restores with copy-on-write RAM.
+pub const COW_TARGET: &str = "qemu-microvm-cow";
+
+/// The restored QEMU's descriptor of its snapshot's stream.
+const STREAM_FD: i32 = 3;
+
+/// How long the snapshot's VM may take to boot and be saved.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// QEMU's arguments for a restore of `snap`, after a boot's.
+fn restore_args(
+    args: &mut Vec<String>,
+    snap: &VmSnapshot,
+    kind: RestoreKind,
+    qmp: Option<&Path>,
+    memory_mib: u32,
+) {
+    match (kind, &snap.ram, qmp) {
+        (RestoreKind::SharedRam, Some(ram), Some(qmp)) => {
+            vmm::qemu_ram_file(args, ram, memory_mib, false);
+            args.extend([
+                "-qmp".to_string(),
+                format!("unix:{},server=on,wait=off", qmp.display()),
+                "-incoming".into(),
+                "defer".into(),
+            ]);
+        }
+        _ => args.extend(["-incoming".to_string(), format!("fd:{STREAM_FD}")]),
+    }
+}
+
+/// A restored VM's devices, from the stream on [`STREAM_FD`] (its RAM is
+/// the file's), until the guest runs again; when its VMM was up and when
+/// its guest resumed.
+fn incoming(socket: &Path, deadline: Instant) -> Result<(Instant, Instant), String> {
+    let mut qmp = qmp::Qmp::connect(socket, deadline)?;
+    let up = Instant::now();
+    qmp.capability("x-ignore-shared")?;
+    qmp.execute(
+        "migrate-incoming",
+        json!({ "uri": format!("fd:{STREAM_FD}") }),
+    )?;
+    qmp.wait_event("RESUME")?;
+    Ok((up, Instant::now()))
+}
+
+impl MicrovmTarget {
+    /// Boots the snapshot's VM, waits until its guest takes a connection
+    /// (it listens; the connection is closed unused, so no request was
+    /// served and no id made), and saves it with QMP `migrate`.
+    fn make_snapshot(&self, kind: RestoreKind, ctx: &Context) -> Result<VmSnapshot, String> {
+        let dir = snapshot::folder(ctx, &self.name).map_err(|e| e.to_string())?;
+        let path = dir.join("vm");
+        let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
+        let tap = Tap::plan(self.tag, n);
+        let stream = path.join("state.stream");
+        let ram = (kind == RestoreKind::SharedRam).then(|| path.join("guest.ram"));
+        let made = Snapshot::make(
+            path.clone(),
+            &[self.kernel.clone(), self.initrd.clone()],
+            |path| {
+                std::fs::create_dir_all(path)
+                    .map_err(|e| format!("cannot make {}: {e}", path.display()))?;
+                tap.create()?;
+                let saved = self.save_vm(&tap, path, &stream, ram.as_deref(), ctx);
+                let removed = tap.remove();
+                saved.and(removed)
+            },
+        )?;
+        Ok(VmSnapshot {
+            made,
+            stream,
+            ram,
+            tap,
+        })
+    }
+
+    fn save_vm(
+        &self,
+        tap: &Tap,
+        dir: &Path,
+        stream: &Path,
+        ram: Option<&Path>,
+        ctx: &Context,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + SNAPSHOT_TIMEOUT;
+        let guest = self.guest(tap, self.accel);
+        let mut args = vmm::qemu_args(&guest);
+        if let Some(ram) = ram {
+            vmm::qemu_ram_file(&mut args, ram, self.memory_mib, true);
+        }
+        let socket = dir.join("qmp.sock");
+        args.extend([
+            "-qmp".to_string(),
+            format!("unix:{},server=on,wait=off", socket.display()),
+        ]);
+        let serial = ctx
+            .log_dir
+            .join(format!("{}-snapshot.serial.log", self.name));
+        let out =
+            std::fs::File::create(&serial).map_err(|e| format!("{}: {e}", serial.display()))?;
+        let mut child = Command::new(&self.program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().map_err(|e| e.to_string())?)
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.program))?;
+        let saved = (|| {
+            let addr = SocketAddr::from((tap.guest_ip, 8080));
+            loop {
+                if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                    return Err(format!(
+                        "the snapshot's VM exited ({status}) before its guest listened"
+                    ));
+                }
+                if ctx.cancelled() {
+                    return Err("interrupted".into());
+                }
+                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(50)).is_ok() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "the snapshot's VM did not listen within {SNAPSHOT_TIMEOUT:?}"
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Back in accept() after that connection, before it is saved.
+            std::thread::sleep(Duration::from_millis(100));
+            let mut qmp = qmp::Qmp::connect(&socket, deadline)?;
+            if ram.is_some() {
+                qmp.capability("x-ignore-shared")?;
+            }
+            let quoted = shlex::try_quote(&stream.to_string_lossy())
+                .map_err(|e| e.to_string())?
+                .into_owned();
+            qmp.execute("migrate", json!({ "uri": format!("exec:cat > {quoted}") }))?;
+            qmp.wait_migrated()?;
+            let _ = qmp.execute("quit", json!({}));
+            Ok(())
+        })();
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = child.wait();
+        let _ = std::fs::remove_file(&socket);
+        saved.map_err(|e| format!("{e} (its console: {})", serial.display()))
     }
 }
 
@@ -521,6 +809,13 @@ impl Target for MicrovmTarget {
             "command_line".into(),
             json!(format!("{} {args}", self.program)),
         );
+        if let Some(kind) = self.restore_kind.filter(|_| ctx.restore) {
+            let made = self.make_snapshot(kind, ctx);
+            if let Ok(s) = &made {
+                s.made.facts(&mut facts);
+            }
+            self.snapshot = Some(made);
+        }
         Ok(facts)
     }
 
@@ -537,7 +832,42 @@ impl Target for MicrovmTarget {
             .spare
             .take(ctx.envelope.as_ref(), &self.name, Confined::cpu_only)
             .map_err(TargetError::Start)?;
-        let (vm, mut started) = self.boot(req, self.accel, confined)?;
+        let (vm, mut started) = self.boot(req, self.accel, confined, Launch::Boot)?;
+        started.instance.handle = Box::new(vm);
+        Ok(started)
+    }
+
+    fn restore_support(&self) -> Result<String, String> {
+        let Some(kind) = self.restore_kind else {
+            return Err(match self.vmm {
+                _ if self.extra_cmdline.contains("cb_exec=node") => "not here yet: the node guest's id comes from node's OpenSSL generator, seeded at boot and so held in a snapshot; it needs fresh entropy in the guest (virtio-rng) first".to_string(),
+                Vmm::Qemu => "no snapshot mechanism for this target".to_string(),
+                _ => format!("{}'s snapshots (needs KVM) are not driven by coldbench yet", self.program),
+            });
+        };
+        match &self.snapshot {
+            None | Some(Ok(_)) => Ok(kind.describe().to_string()),
+            Some(Err(why)) => Err(format!("the snapshot could not be made: {why}")),
+        }
+    }
+
+    fn restore(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
+        let (Some(kind), Some(Ok(snap))) = (self.restore_kind, &self.snapshot) else {
+            return Err(TargetError::Start(match &self.snapshot {
+                Some(Err(why)) => format!("no snapshot to restore from: {why}"),
+                _ => {
+                    "no snapshot: prepare makes one only when the plan has the restore phase".into()
+                }
+            }));
+        };
+        snap.made.check().map_err(TargetError::Start)?;
+        let Prepared { ctx, .. } = Prepared::of(&self.prepared)?;
+        let confined = self
+            .spare
+            .take(ctx.envelope.as_ref(), &self.name, Confined::cpu_only)
+            .map_err(TargetError::Start)?;
+        let (vm, mut started) =
+            self.boot(req, self.accel, confined, Launch::Restore(snap, kind))?;
         started.instance.handle = Box::new(vm);
         Ok(started)
     }

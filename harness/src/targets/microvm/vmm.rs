@@ -171,6 +171,25 @@ pub fn qemu_args(guest: &Guest) -> Vec<String> {
     args
 }
 
+/// Puts the guest's RAM of QEMU `args` in the file `ram`, mapped shared
+/// (the snapshot's VM writes its memory there) or private (a restored VM
+/// maps it copy-on-write: its pages are the file's until it writes them).
+pub fn qemu_ram_file(args: &mut Vec<String>, ram: &Path, memory_mib: u32, shared: bool) {
+    if let Some(i) = args.iter().position(|a| a == "-M") {
+        if let Some(machine) = args.get_mut(i + 1) {
+            machine.push_str(",memory-backend=ram0");
+        }
+    }
+    args.extend([
+        "-object".to_string(),
+        format!(
+            "memory-backend-file,id=ram0,size={memory_mib}M,mem-path={},share={}",
+            ram.display(),
+            if shared { "on" } else { "off" }
+        ),
+    ]);
+}
+
 /// Firecracker's `--config-file`: the API's resources by name; the config
 /// file also starts the VM (`firecracker --no-api --config-file F`).
 pub fn firecracker_config(guest: &Guest, log: &Path) -> Value {
@@ -278,6 +297,20 @@ mod tests {
         assert!(
             !after(&kvm, "-append").contains("tsc_early_khz"),
             "only TCG needs the TSC hint"
+        );
+    }
+
+    #[test]
+    fn guest_ram_moves_into_a_file_shared_or_copy_on_write() {
+        let mut args = qemu_args(&guest(Accel::Tcg));
+        qemu_ram_file(&mut args, Path::new("/dev/shm/r.ram"), 256, false);
+        assert_eq!(
+            after(&args, "-M"),
+            "microvm,x-option-roms=off,isa-serial=on,memory-backend=ram0"
+        );
+        assert_eq!(
+            after(&args, "-object"),
+            "memory-backend-file,id=ram0,size=256M,mem-path=/dev/shm/r.ram,share=off"
         );
     }
 

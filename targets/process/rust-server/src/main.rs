@@ -62,7 +62,7 @@ fn main() {
         vm_init::marker("listen");
     }
     let mut server = Server {
-        instance: instance_id(),
+        instance: None,
         cold: true,
     };
     for stream in listener.incoming() {
@@ -81,18 +81,43 @@ fn fail(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-/// `<pid>-<64 random bits>`, made here at start, never by the harness. Inside a
-/// container the pid is 1, so the random part is what makes it unique. The
-/// bits come from std's per-thread hash seed (the getrandom syscall), which
-/// needs no /dev/urandom in an empty rootfs or an initramfs.
+/// `<pid>-<64 random bits>`, made here, never by the harness, when the
+/// instance answers its first request: an instance restored from a snapshot
+/// taken before that (phase `restore`) makes its own after the restore.
+/// Inside a container or a VM the pid is 1, so the random part is what makes
+/// it unique. The bits come from std's per-thread hash seed (the getrandom
+/// syscall, which needs no /dev/urandom in an empty rootfs or an initramfs),
+/// mixed with the CPU's RDRAND where it has one: a VM restored twice from
+/// one snapshot holds one kernel generator state, and until the kernel
+/// reseeds, getrandom gives both the same bytes; the CPU's do not repeat.
 fn instance_id() -> String {
     use std::hash::{BuildHasher, RandomState};
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let bits = RandomState::new().hash_one(nanos);
+    let bits = RandomState::new().hash_one((nanos, cpu_random()));
     format!("{}-{:016x}", std::process::id(), bits)
+}
+
+/// 64 bits from the CPU's own generator (RDRAND), or none without one.
+fn cpu_random() -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("rdrand") {
+            // SAFETY: the CPU has RDRAND (checked just above).
+            return unsafe { rdrand() };
+        }
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "rdrand")]
+unsafe fn rdrand() -> Option<u64> {
+    let mut value = 0u64;
+    // Intel's guidance: retry a few times on a transient underflow.
+    (0..10).find_map(|_| (std::arch::x86_64::_rdrand64_step(&mut value) == 1).then_some(value))
 }
 
 /// The longest request head served; a longer one gets 431 and the connection
@@ -109,7 +134,8 @@ const LINGER_BYTES: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(1);
 
 struct Server {
-    instance: String,
+    /// Made at the first answer ([`instance_id`]).
+    instance: Option<String>,
     cold: bool,
 }
 
@@ -234,10 +260,11 @@ impl Server {
                 return http_response(404, &body, false);
             }
         };
+        let instance = self.instance.get_or_insert_with(instance_id).clone();
         let started = Instant::now();
         let result = workload.run_json();
         let compute_ns = started.elapsed().as_nanos() as u64;
-        let body = response_json(&self.instance, self.cold, compute_ns, &result);
+        let body = response_json(&instance, self.cold, compute_ns, &result);
         self.cold = false;
         http_response(200, &body, false)
     }
@@ -336,7 +363,7 @@ mod tests {
     #[test]
     fn bodies_and_bad_heads_are_refused() {
         let mut server = Server {
-            instance: "t".into(),
+            instance: Some("t".into()),
             cold: true,
         };
         let status = |o: Outcome| match o {
