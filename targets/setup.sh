@@ -39,6 +39,9 @@ need_pkg crun
 # gVisor (Google Cloud Run's first-generation sandbox).
 need_pkg runsc
 need_pkg podman
+# CRIU checkpoints and restores runc/crun/podman/docker containers (phase
+# restore): its `criu check` says whether it works on this kernel.
+need_pkg criu /usr/sbin/criu
 need_pkg docker.io /usr/sbin/dockerd
 need_pkg iproute2
 # microVM family: QEMU, and the tools that unpack the guest kernel and

@@ -268,7 +268,11 @@ impl Target for ProcessTarget {
     fn restore_support(&self) -> Result<String, String> {
         match &self.snapshot_spec {
             Some(spec) => snapshot::support(&spec.mechanism, &self.snapshot),
-            None => Err("no snapshot mechanism for this target".into()),
+            // A process's own snapshot would be CRIU's (criu dump, criu restore).
+            None => Err(match snapshot::criu_check() {
+                Err(why) => format!("a process restores only with CRIU, and {why}"),
+                Ok(()) => "a process restores only with CRIU (criu dump / criu restore), which coldbench does not drive yet".into(),
+            }),
         }
     }
 

@@ -177,6 +177,41 @@ pub fn ready(made: &Option<Result<Snapshot, String>>) -> Result<&Snapshot, Targe
     }
 }
 
+/// What `criu check` says of this kernel, asked once per process.
+pub fn criu_check() -> Result<(), String> {
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let Some(criu) = super::spawn::resolve(Path::new("criu")) else {
+                return Err(
+                    "criu is not installed (`just setup` installs it: apt-get install criu)".into(),
+                );
+            };
+            match std::process::Command::new(&criu).arg("check").output() {
+                Ok(out) if out.status.success() => Ok(()),
+                Ok(out) => {
+                    let said = String::from_utf8_lossy(&out.stderr).to_string()
+                        + &String::from_utf8_lossy(&out.stdout);
+                    // Its first error, without the source position:
+                    // `Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds`.
+                    let line = said
+                        .lines()
+                        .find(|l| l.starts_with("Error"))
+                        .or_else(|| said.lines().find(|l| !l.trim().is_empty()))
+                        .unwrap_or("no output");
+                    let reason = line.split_once("): ").map_or(line, |(_, r)| r).trim();
+                    Err(format!(
+                        "`criu check` fails on this kernel ({}): {}",
+                        out.status,
+                        crate::spec::truncate(reason, 200)
+                    ))
+                }
+                Err(e) => Err(format!("cannot run {}: {e}", criu.display())),
+            }
+        })
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,10 @@ use crate::measure::proc::{self, Memory};
 use crate::measures::Measure;
 use crate::paths::Paths;
 
+/// Why gVisor cannot restore here: its checkpoint needs gVisor's own
+/// network stack, which this machine's runsc cannot use.
+const GVISOR_NO_CHECKPOINT: &str = "runsc checkpoint refuses a sandbox on the host's network (\"checkpoint not supported when using hostinet\"), and Debian's runsc 20221219 refuses its own netstack on kernels that show net.core sysctls in every namespace (\"cannot run with network enabled in root network namespace\", google/gvisor#10704), so coldbench runs it with --network=host";
+
 /// The container runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Runtime {
@@ -597,6 +601,19 @@ impl Target for ContainerTarget {
             Err(TargetError::Cleanup(format!(
                 "containers {left:?} could not be removed"
             )))
+        }
+    }
+
+    fn restore_support(&self) -> Result<String, String> {
+        match self.mech.runtime() {
+            Runtime::Runsc => Err(GVISOR_NO_CHECKPOINT.into()),
+            runtime => Err(match super::snapshot::criu_check() {
+                Err(why) => format!("{} checkpoint/restore needs CRIU, and {why}", runtime.cli()),
+                Ok(()) => format!(
+                    "criu check passes here, but coldbench does not drive {} checkpoint/restore yet (it could not be tried on the machine it was written on)",
+                    runtime.cli()
+                ),
+            }),
         }
     }
 

@@ -13,7 +13,7 @@
 //! - `qemu-microvm` restores (phase `restore`) from a migration stream: in
 //!   `prepare` a VM boots, answers a connection (it listens), and QMP
 //!   `migrate` writes its state to a file; each restored instance is a new
-//!   QEMU started with `-incoming exec:cat <file>` on a TAP like the one the
+//!   QEMU started with `-incoming fd:3` (the file) on a TAP like the one the
 //!   snapshot was made on. `qemu-microvm-cow` restores with the guest's RAM
 //!   in a file (`memory-backend-file`, shared while the snapshot is made;
 //!   the stream then holds only the devices, `x-ignore-shared`): each
@@ -103,7 +103,7 @@ pub enum RestoreKind {
 impl RestoreKind {
     fn describe(self) -> &'static str {
         match self {
-            RestoreKind::Stream => "QEMU migration to a file (QMP migrate, after the guest listens); each instance a new QEMU with -incoming exec:cat <file>, all of its RAM read from the stream",
+            RestoreKind::Stream => "QEMU migration to a file (QMP migrate, after the guest listens); each instance a new QEMU with -incoming fd:3, the file on that descriptor, all of its RAM read from the stream",
             RestoreKind::SharedRam => "QEMU migration with the guest's RAM in a file (memory-backend-file, x-ignore-shared: the stream holds the devices only); each instance a new QEMU mapping that file private, copy-on-write (pages shared until written), its devices from the stream over QMP migrate-incoming",
         }
     }
