@@ -29,7 +29,7 @@ pub const BASELINE: &str = "process";
 
 /// The workload the comparison and the memory fallback read: the one with
 /// no compute to speak of.
-pub(super) const HELLO: &str = "hello";
+pub(crate) const HELLO: &str = "hello";
 
 /// The workload whose compute the comparison's compute ratio is about.
 const LARGE: &str = "palindrome-large";
@@ -79,6 +79,8 @@ pub struct Figures<'a> {
     pub seeds: Option<super::seeds::SeedTables>,
     /// $ per million invocations, per native (target, workload).
     pub costs: Vec<CostFigure>,
+    /// Each target that restored: its cold start beside its restore.
+    pub restores: Vec<super::restore::StartKinds<'a>>,
 }
 
 /// Sample counts.
@@ -186,6 +188,7 @@ impl<'a> Figures<'a> {
             prices: cost::prices(),
             costs: Vec::new(),
             seeds: None,
+            restores: Vec::new(),
         };
         figures.headline = figures.headline_figures();
         let memory: Vec<Option<f64>> = figures
@@ -204,6 +207,7 @@ impl<'a> Figures<'a> {
         figures.claims = comparison::claim_figures(&figures.comparison);
         figures.costs = cost::figures(figures.usages(&memory), &figures.prices);
         figures.seeds = Some(super::seeds::SeedTables::of(&figures));
+        figures.restores = super::restore::figures(&figures);
         figures
     }
 

@@ -118,6 +118,27 @@ fn tables(out: &mut String, m: &ReportModel) {
     );
     table(
         out,
+        "**Start kinds: cold against restore** (hello; a restore starts from a snapshot made before the samples)\n\n",
+        "| target | cold p50 | restore p50 | cold ÷ restore | memory: cold / restore | snapshot | n |\n|---|---:|---:|---:|---:|---|---:|",
+        m.start_kinds.iter().map(|k| {
+            let target = if k.emulated {
+                format!("{} (TCG)", k.target)
+            } else {
+                k.target.clone()
+            };
+            vec![
+                target,
+                k.cold.clone(),
+                k.restore.clone(),
+                k.speedup.clone(),
+                k.memory.clone(),
+                k.snapshot.clone(),
+                k.n.clone(),
+            ]
+        }),
+    );
+    table(
+        out,
         "**Density** (least-squares fit of memory against idle instances)\n\n",
         "| target | memory per tenant | intercept | R² | note |\n|---|---:|---:|---:|---|",
         m.density.iter().map(|d| {

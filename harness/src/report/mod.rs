@@ -11,6 +11,7 @@ pub mod figures;
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod restore;
 pub mod sections;
 pub mod seeds;
 

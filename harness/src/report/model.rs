@@ -72,6 +72,10 @@ pub struct ReportModel {
     pub prices_read: String,
     /// drift.csv, when `coldbench drift --save` wrote one into the run.
     pub drift: Option<DriftView>,
+    /// Cold beside restore, per target that restored.
+    pub start_kinds: Vec<sections::restore::StartKindRow>,
+    /// The published snapshot starts beside the nearest figure here.
+    pub restore_anchors: Vec<sections::restore::AnchorRow>,
 }
 
 /// The drift check this run was part of, formatted.
@@ -143,6 +147,8 @@ impl ReportModel {
             cost_models: cost::models(&f.prices),
             prices_read: cost::read(&f.prices),
             drift: None,
+            start_kinds: sections::restore::build(f),
+            restore_anchors: sections::restore::anchors(f),
         }
     }
 }

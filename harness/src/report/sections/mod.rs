@@ -10,6 +10,7 @@ pub mod environment;
 pub mod headline;
 pub mod measures;
 pub mod ratios;
+pub mod restore;
 pub mod seeds;
 pub mod statistics;
 pub mod targets;

@@ -118,6 +118,8 @@ struct VmSnapshot {
     ram: Option<PathBuf>,
     /// The TAP the snapshot's VM had: its guest knows this address and MACs.
     tap: Tap,
+    /// How long saving the running VM took (within making the snapshot).
+    save: Duration,
 }
 
 /// How a VM starts.
@@ -586,6 +588,7 @@ impl MicrovmTarget {
         let tap = Tap::plan(self.tag, n);
         let stream = path.join("state.stream");
         let ram = (kind == RestoreKind::SharedRam).then(|| path.join("guest.ram"));
+        let mut save = Duration::ZERO;
         let made = Snapshot::make(
             path.clone(),
             &[self.kernel.clone(), self.initrd.clone()],
@@ -595,7 +598,8 @@ impl MicrovmTarget {
                 tap.create()?;
                 let saved = self.save_vm(&tap, path, &stream, ram.as_deref(), ctx);
                 let removed = tap.remove();
-                saved.and(removed)
+                save = saved?;
+                removed
             },
         )?;
         Ok(VmSnapshot {
@@ -603,9 +607,11 @@ impl MicrovmTarget {
             stream,
             ram,
             tap,
+            save,
         })
     }
 
+    /// Boots the VM and saves it; how long the save took.
     fn save_vm(
         &self,
         tap: &Tap,
@@ -613,7 +619,7 @@ impl MicrovmTarget {
         stream: &Path,
         ram: Option<&Path>,
         ctx: &Context,
-    ) -> Result<(), String> {
+    ) -> Result<Duration, String> {
         let deadline = Instant::now() + SNAPSHOT_TIMEOUT;
         let guest = self.guest(tap, self.accel);
         let mut args = vmm::qemu_args(&guest);
@@ -668,10 +674,12 @@ impl MicrovmTarget {
             let quoted = shlex::try_quote(&stream.to_string_lossy())
                 .map_err(|e| e.to_string())?
                 .into_owned();
+            let saving = Instant::now();
             qmp.execute("migrate", json!({ "uri": format!("exec:cat > {quoted}") }))?;
             qmp.wait_migrated()?;
+            let saved = saving.elapsed();
             let _ = qmp.execute("quit", json!({}));
-            Ok(())
+            Ok(saved)
         })();
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(child.id() as i32),
@@ -813,6 +821,7 @@ impl Target for MicrovmTarget {
             let made = self.make_snapshot(kind, ctx);
             if let Ok(s) = &made {
                 s.made.facts(&mut facts);
+                facts.insert("snapshot_save_ns".into(), json!(s.save.as_nanos() as u64));
             }
             self.snapshot = Some(made);
         }
