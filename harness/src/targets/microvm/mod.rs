@@ -396,7 +396,15 @@ impl MicrovmTarget {
             // which stays open in the parent until the command is dropped.
             unsafe {
                 cmd.pre_exec(move || {
-                    match nix::libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&stream), STREAM_FD) {
+                    use nix::libc;
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+                    // dup2 onto itself would keep close-on-exec: clear it.
+                    let moved = if fd == STREAM_FD {
+                        libc::fcntl(fd, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(fd, STREAM_FD)
+                    };
+                    match moved {
                         -1 => Err(std::io::Error::last_os_error()),
                         _ => Ok(()),
                     }
