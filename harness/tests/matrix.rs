@@ -76,10 +76,18 @@ fn a_run_of_process_and_node_gives_valid_data_and_a_report() {
 
     let summary = std::fs::read_to_string(run_dir.join("summary.csv")).unwrap();
     assert_eq!(summary.lines().next(), Some(SUMMARY_HEADER));
+    // node restores by default (from its startup snapshot), 2 samples per
+    // workload, each a new instance; a plain process has no snapshot here.
+    for workload in coldbench_workload::NAMES {
+        let rows = common::rows(&samples, "node", workload, "restore");
+        assert_eq!(rows.len(), 2, "node {workload} restore");
+        assert!(rows.iter().all(|s| common::valid_or_disturbed(s)), "{rows:?}");
+    }
+    assert!(common::rows(&samples, "process", "hello", "restore").is_empty());
     assert_eq!(
         summary.lines().count(),
-        1 + 2 * 4 * 2,
-        "one row per target × workload × phase"
+        1 + 2 * 4 * 2 + 4,
+        "one row per target × workload × phase, and node's restores"
     );
 
     let info = read_run_info(&run_dir).unwrap();

@@ -1,7 +1,6 @@
 //! Phase `host-cold`: the shared host started from nothing (the running one
 //! stopped first, untimed), timed to its first tenant's correct response.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{CellPhase, CellRun};
@@ -21,27 +20,7 @@ impl CellPhase for HostCold {
         }
         let before = cell.probe();
         let asked_at = Instant::now();
-        match target.host_cold(&cell.request(asked_at)) {
-            Ok(started) => {
-                let answered = cell.probe();
-                let usage = target.measure(&started.instance);
-                cell.record_new(
-                    Phase::HostCold,
-                    asked_at,
-                    &started.response,
-                    usage,
-                    &started.measures,
-                    (&before, &answered),
-                );
-                cell.stop(target, started.instance);
-            }
-            Err(_) if cell.cancel.load(Ordering::Relaxed) => {}
-            Err(e) => {
-                let s = cell
-                    .rec
-                    .failed(Phase::HostCold, asked_at.elapsed(), e.to_string());
-                cell.out.samples.push(s);
-            }
-        }
+        let started = target.host_cold(&cell.request(asked_at));
+        cell.first_answer(target, Phase::HostCold, (asked_at, &before), started, None);
     }
 }

@@ -315,6 +315,39 @@ impl CellRun<'_> {
         id
     }
 
+    /// A phase whose sample is one new instance's first answer (`host-cold`,
+    /// `restore`): records it (or its failure), with its usage since `base`,
+    /// then stops the instance.
+    pub(crate) fn first_answer(
+        &mut self,
+        target: &mut dyn Target,
+        phase: Phase,
+        (asked_at, before): (Instant, &Probe),
+        started: Result<crate::targets::Started, crate::targets::TargetError>,
+        base: Option<Usage>,
+    ) {
+        match started {
+            Ok(started) => {
+                let answered = self.probe();
+                let usage = since(target.measure(&started.instance), base);
+                self.record_new(
+                    phase,
+                    asked_at,
+                    &started.response,
+                    usage,
+                    &started.measures,
+                    (before, &answered),
+                );
+                self.stop(target, started.instance);
+            }
+            Err(_) if self.cancel.load(std::sync::atomic::Ordering::Relaxed) => {}
+            Err(e) => {
+                let s = self.rec.failed(phase, asked_at.elapsed(), e.to_string());
+                self.out.samples.push(s);
+            }
+        }
+    }
+
     pub(crate) fn stop(&mut self, target: &mut dyn Target, instance: crate::targets::Instance) {
         if let Err(e) = target.stop(instance) {
             self.out

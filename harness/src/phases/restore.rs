@@ -6,10 +6,9 @@
 //! target never showed, which a restored copy of the snapshot's memory could
 //! only repeat.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{since, CellPhase, CellRun};
+use super::{CellPhase, CellRun};
 use crate::targets::Target;
 use crate::vocab::Phase;
 
@@ -21,27 +20,7 @@ impl CellPhase for Restore {
         let base = target.baseline();
         let before = cell.probe();
         let asked_at = Instant::now();
-        match target.restore(&cell.request(asked_at)) {
-            Ok(started) => {
-                let answered = cell.probe();
-                let usage = since(target.measure(&started.instance), base);
-                cell.record_new(
-                    Phase::Restore,
-                    asked_at,
-                    &started.response,
-                    usage,
-                    &started.measures,
-                    (&before, &answered),
-                );
-                cell.stop(target, started.instance);
-            }
-            Err(_) if cell.cancel.load(Ordering::Relaxed) => {}
-            Err(e) => {
-                let s = cell
-                    .rec
-                    .failed(Phase::Restore, asked_at.elapsed(), e.to_string());
-                cell.out.samples.push(s);
-            }
-        }
+        let started = target.restore(&cell.request(asked_at));
+        cell.first_answer(target, Phase::Restore, (asked_at, &before), started, base);
     }
 }
