@@ -81,7 +81,10 @@ fn a_run_of_process_and_node_gives_valid_data_and_a_report() {
     for workload in coldbench_workload::NAMES {
         let rows = common::rows(&samples, "node", workload, "restore");
         assert_eq!(rows.len(), 2, "node {workload} restore");
-        assert!(rows.iter().all(|s| common::valid_or_disturbed(s)), "{rows:?}");
+        assert!(
+            rows.iter().all(|s| common::valid_or_disturbed(s)),
+            "{rows:?}"
+        );
     }
     assert!(common::rows(&samples, "process", "hello", "restore").is_empty());
     assert_eq!(

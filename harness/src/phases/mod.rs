@@ -329,7 +329,13 @@ impl CellRun<'_> {
         match started {
             Ok(started) => {
                 let answered = self.probe();
-                let usage = since(target.measure(&started.instance), base);
+                let shared = base.is_some();
+                let mut usage = since(target.measure(&started.instance), base);
+                if shared && !target.phases().contains(&Phase::Warm) {
+                    // As for a cold start: the host dropped the instance with
+                    // its response, so what it grew by is not its memory.
+                    usage.mem = None;
+                }
                 self.record_new(
                     phase,
                     asked_at,

@@ -85,6 +85,28 @@ fn wasm(c: &mut Criterion) {
     }
     g.finish();
 
+    // The same after 50 ms idle before each instantiation, as a matrix cell
+    // finds the host: its caches and TLB used by other work meanwhile.
+    let mut g = c.benchmark_group("wasm/tenant-cold-after-idle");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let idle = crate::host(Variant::Pool, &wasm, &cwasm);
+    g.bench_function("pool", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                std::thread::sleep(Duration::from_millis(50));
+                let t0 = Instant::now();
+                let tenant = idle.instantiate(Start::Cold).expect("instantiate");
+                total += t0.elapsed();
+                drop(tenant);
+            }
+            total
+        })
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("wasm/warm-call");
     let host = host(Variant::Pool, &wasm, &cwasm);
     let mut tenant = host.instantiate(Start::Cold).expect("instantiate");
