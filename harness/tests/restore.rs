@@ -104,10 +104,12 @@ fn a_wizer_snapshot_restores_as_new_tenants_in_every_wasm_variant() {
 }
 
 #[test]
-fn a_qemu_snapshot_restores_as_new_vms_from_a_stream_and_copy_on_write() {
+fn a_qemu_snapshot_restores_as_new_vms_from_a_stream_and_copy_on_write_and_with_node() {
     for kind in [
         TargetKind::Microvm(coldbench::targets::microvm::vmm::Vmm::Qemu),
         TargetKind::MicrovmCow,
+        // node's id: OpenSSL's state is the snapshot's, /dev/hwrng is not.
+        TargetKind::NodeMicrovm(coldbench::targets::microvm::vmm::Vmm::Qemu),
     ] {
         let Some((target, _dir, snapshot)) = restores_twice(kind) else {
             return;

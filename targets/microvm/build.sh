@@ -30,12 +30,13 @@ mkdir -p "$stage"/{dev,proc,lib/modules}
 chmod 0755 "$stage"
 install -m 0755 "$artifacts/coldbench-fn" "$stage/init"
 i=10
-for m in "${modules[@]}"; do
+add_module() { # add_module NAME: the module, numbered for the load order
+    local m=$1 file target
     file=$(find "$kernel/root/lib/modules/$release" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
     if [ -z "$file" ]; then
         grep -q "/$m.ko" "$kernel/root/lib/modules/$release/modules.builtin" 2>/dev/null \
             || { echo "build-microvm: module $m not found in $package" >&2; exit 1; }
-        continue
+        return 0
     fi
     target="$stage/lib/modules/$i-$m.ko"
     case "$file" in
@@ -44,6 +45,9 @@ for m in "${modules[@]}"; do
         *) cp "$file" "$target" ;;
     esac
     i=$((i + 1))
+}
+for m in "${modules[@]}"; do
+    add_module "$m"
 done
 pack() { # pack DIR FILE: a reproducible newc cpio of DIR
     find "$1" -exec touch -h -d @0 {} +
@@ -58,6 +62,10 @@ if [ ! -x "$artifacts/rootfs-node/usr/bin/node" ]; then
     exit 1
 fi
 cp -a "$artifacts/rootfs-node/." "$stage/"
+# And virtio-rng: node's id is made from OpenSSL's generator, seeded at boot,
+# which a restored snapshot would repeat; /dev/hwrng gives the restored guest
+# fresh bytes from the host (the server reads it when cb_hwrng=1).
+add_module virtio-rng
 pack "$stage" "$out/initramfs-node.cpio"
 echo "$package $version" > "$out/KERNEL"
 sha256sum "$out/vmlinux" "$out/initramfs.cpio" "$out/initramfs-node.cpio"

@@ -16,6 +16,8 @@
 // every STALL_CHECK_MS, so a stalled client is dropped within 10 s.
 const STALL_MS = 9000;
 const STALL_CHECK_MS = 1000;
+// Bytes read from /dev/hwrng for a restored microVM's id (see makeId).
+const HWRNG_BYTES = 256;
 
 /** Serves `run` (the workload) on `listen` ("host:port") until killed. */
 function serve(listen, run, NAMES) {
@@ -23,15 +25,35 @@ function serve(listen, run, NAMES) {
   // into a startup snapshot (its builder fails in http's own set-up), so a
   // restored instance loads it as a plain start does.
   const { createServer } = require("node:http");
-  const { randomBytes } = require("node:crypto");
+  const { randomBytes, createHash } = require("node:crypto");
   const colon = listen.lastIndexOf(":");
   const host = listen.slice(0, colon);
   const port = Number(listen.slice(colon + 1));
-  // Made here, when the instance starts serving, in the instance: never by
-  // the harness. From a snapshot, this runs after the heap was deserialised,
-  // and the bytes come from OpenSSL, seeded by this process: the snapshot
-  // holds neither.
-  const instance = `${process.pid}-${randomBytes(8).toString("hex")}`;
+  // Made in the instance, never by the harness, at its first answer: a node
+  // started from a startup snapshot makes it after the heap was
+  // deserialised, from OpenSSL, seeded by the new process. In a microVM
+  // restored from a snapshot, OpenSSL's state is the snapshot's: there
+  // (cb_hwrng=1, set by the guest's kernel command line) the host's bytes
+  // from virtio-rng's /dev/hwrng are hashed in. Not only the first ones:
+  // the driver prefetches a cache line's worth, and that was prefetched
+  // before the snapshot, so HWRNG_BYTES reach well past it.
+  let instance;
+  const makeId = () => {
+    let bytes = randomBytes(8);
+    if (process.env.cb_hwrng === "1") {
+      const fs = require("node:fs");
+      const fresh = Buffer.alloc(HWRNG_BYTES);
+      const fd = fs.openSync("/dev/hwrng", "r");
+      try {
+        let got = 0;
+        while (got < fresh.length) got += fs.readSync(fd, fresh, got, fresh.length - got, null);
+      } finally {
+        fs.closeSync(fd);
+      }
+      bytes = createHash("sha256").update(bytes).update(fresh).digest().subarray(0, 8);
+    }
+    return `${process.pid}-${bytes.toString("hex")}`;
+  };
   let cold = true;
 
   function reply(res, status, body) {
@@ -57,6 +79,7 @@ function serve(listen, run, NAMES) {
     if (req.method !== "GET") return reply(res, 405, { error: "only GET is served" });
     const path = req.url.split("?")[0];
     const name = path.startsWith("/run/") ? path.slice(5) : undefined;
+    if (instance === undefined && name !== undefined) instance = makeId();
     const started = process.hrtime.bigint();
     const result = name === undefined ? undefined : run(name);
     const computeNs = Number(process.hrtime.bigint() - started);

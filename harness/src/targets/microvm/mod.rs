@@ -56,6 +56,10 @@ use crate::measure::proc;
 use crate::measures::{BootStage, Measure};
 use crate::paths::Paths;
 
+/// The kernel parameter (an environment variable of init, and so of node)
+/// that gives a node guest its virtio-rng device.
+const NODE_HWRNG: &str = "cb_hwrng=1";
+
 /// Guest RAM of the static server's guest.
 const MEMORY_MIB: u32 = 256;
 /// Guest RAM of the node guest: its initramfs (node and its libraries,
@@ -285,12 +289,12 @@ impl MicrovmTarget {
         MicrovmTarget {
             name: vmm.node_target_name().into(),
             initrd: paths.artifact("microvm/initramfs-node.cpio"),
-            extra_cmdline: "cb_exec=node".into(),
+            // Its id comes from node's OpenSSL generator, seeded at boot: in
+            // a snapshot, that state is every restore's. cb_hwrng=1 gives it
+            // a virtio-rng device and tells the server to mix /dev/hwrng in.
+            extra_cmdline: format!("cb_exec=node {NODE_HWRNG}"),
             memory_mib: NODE_MEMORY_MIB,
             last_marker: "exec",
-            // Its id comes from node's OpenSSL generator, seeded at boot:
-            // in a snapshot, that state would be every restore's.
-            restore_kind: None,
             ..MicrovmTarget::new(paths, vmm)
         }
     }
@@ -317,6 +321,7 @@ impl MicrovmTarget {
             accel,
             tsc_khz: self.tsc_khz,
             extra_cmdline: self.extra_cmdline.clone(),
+            rng: self.extra_cmdline.contains(NODE_HWRNG),
         }
     }
 
@@ -857,9 +862,11 @@ impl Target for MicrovmTarget {
     fn restore_support(&self) -> Result<String, String> {
         let Some(kind) = self.restore_kind else {
             return Err(match self.vmm {
-                _ if self.extra_cmdline.contains("cb_exec=node") => "not here yet: the node guest's id comes from node's OpenSSL generator, seeded at boot and so held in a snapshot; it needs fresh entropy in the guest (virtio-rng) first".to_string(),
                 Vmm::Qemu => "no snapshot mechanism for this target".to_string(),
-                _ => format!("{}'s snapshots (needs KVM) are not driven by coldbench yet", self.program),
+                _ => format!(
+                    "{}'s snapshots (needs KVM) are not driven by coldbench yet",
+                    self.program
+                ),
             });
         };
         match &self.snapshot {

@@ -88,6 +88,9 @@ pub struct Guest {
     pub tsc_khz: Option<u64>,
     /// Appended to the kernel command line (tests use it).
     pub extra_cmdline: String,
+    /// A virtio-rng device fed by the host's /dev/urandom (QEMU): a guest
+    /// restored from a snapshot reads fresh bytes from /dev/hwrng.
+    pub rng: bool,
 }
 
 /// Kernel parameters every VMM uses: a quiet serial console, a kernel panic
@@ -168,6 +171,17 @@ pub fn qemu_args(guest: &Guest) -> Vec<String> {
         ]
         .map(String::from),
     );
+    if guest.rng {
+        args.extend(
+            [
+                "-object",
+                "rng-random,id=rng0,filename=/dev/urandom",
+                "-device",
+                "virtio-rng-device,rng=rng0",
+            ]
+            .map(String::from),
+        );
+    }
     args
 }
 
@@ -250,6 +264,7 @@ mod tests {
             accel,
             tsc_khz: Some(2_596_140),
             extra_cmdline: String::new(),
+            rng: false,
         }
     }
 
@@ -289,6 +304,20 @@ mod tests {
             );
         }
         assert!(!cmdline.contains("nomodule"));
+        assert!(!args.iter().any(|a| a.contains("virtio-rng")));
+        let rng = qemu_args(&Guest {
+            rng: true,
+            ..guest(Accel::Tcg)
+        });
+        assert_eq!(
+            rng[rng.len() - 4..],
+            [
+                "-object",
+                "rng-random,id=rng0,filename=/dev/urandom",
+                "-device",
+                "virtio-rng-device,rng=rng0"
+            ]
+        );
         let kvm = qemu_args(&guest(Accel::Kvm));
         assert_eq!(
             (after(&kvm, "-accel"), after(&kvm, "-cpu")),
