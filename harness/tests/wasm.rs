@@ -51,8 +51,10 @@ fn every_wasmtime_target_gives_valid_cold_warm_and_host_cold_rows() {
         );
         assert!(s.cpu_ns.unwrap() > 0, "host CPU is measured: {s:?}");
         // wasmtime-fresh drops its instance with the response: the host's
-        // growth then is no instance's memory, and none is recorded.
-        let keeps = !(s.target == "wasmtime-fresh" && s.phase == "cold");
+        // growth then is no instance's memory, and none is recorded (a
+        // restored instance's neither).
+        let keeps =
+            !(s.target == "wasmtime-fresh" && ["cold", "restore"].contains(&s.phase.as_str()));
         assert_eq!(
             s.mem_pss_bytes.is_some(),
             keeps,

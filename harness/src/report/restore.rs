@@ -154,6 +154,61 @@ mod tests {
     use super::*;
     use crate::targets::TargetKind;
 
+    fn row(p50: u64) -> SummaryRow {
+        SummaryRow {
+            target: "t".into(),
+            family: "microvm".into(),
+            workload: "hello".into(),
+            phase: "cold".into(),
+            n: 5,
+            n_invalid: 0,
+            p50_ns: Some(p50),
+            p90_ns: None,
+            p99_ns: None,
+            max_ns: None,
+            mean_ns: None,
+            ci95_lo_ns: None,
+            ci95_hi_ns: None,
+            cpu_p50_ns: None,
+            mem_pss_p50_bytes: None,
+        }
+    }
+
+    #[test]
+    fn an_anchor_is_held_against_its_targets_figure_of_its_kind() {
+        let (cold, restore) = (row(1_200_000_000), row(100_000_000));
+        let kinds = [StartKinds {
+            target: "qemu-microvm".into(),
+            mechanism: "m".into(),
+            emulated: true,
+            cold: Some(&cold),
+            restore: Some(&restore),
+            instantiate: (Some(90), None),
+            resumed: None,
+            snapshot_bytes: Some(1),
+            make_ns: Some(2_000),
+            save_ns: Some(400),
+        }];
+        assert_eq!(kinds[0].speedup(), Some(12.0));
+        assert_eq!(kinds[0].instantiate_speedup(), None, "no restore figure");
+        let anchor = |target: &str, measured: &str| Anchor {
+            mechanism: "x".into(),
+            figure: "y".into(),
+            source: "z".into(),
+            compares: "w".into(),
+            target: Some(target.into()),
+            measured: Some(measured.into()),
+            value: 1.0,
+            here: None,
+        };
+        let got = |a: &Anchor| measured(a, &kinds).map(|(v, _)| v);
+        assert_eq!(got(&anchor("qemu-microvm", "speedup")), Some(12.0));
+        assert_eq!(got(&anchor("qemu-microvm", "restore_ns")), Some(1e8));
+        assert_eq!(got(&anchor("qemu-microvm", "save_ns")), Some(400.0));
+        assert_eq!(got(&anchor("qemu-microvm", "instantiate_speedup")), None);
+        assert_eq!(got(&anchor("node", "speedup")), None, "not restored here");
+    }
+
     #[test]
     fn the_anchors_parse_name_registered_targets_and_known_figures() {
         let all = anchors();
