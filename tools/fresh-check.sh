@@ -168,9 +168,10 @@ grep -E '^(fresh-check|setup):' "$log" || true
 
 stage "checking that every target that can work here is available"
 # The status column is found by its header, so that a new column before it
-# cannot shift it.
-status_of='NR == 1 { for (i = 1; i <= NF; i++) if ($i == "status") col = i; next }'
-listed=$(awk 'NR > 1' "$root/tmp/targets.txt" | wc -l)
+# cannot shift it; the availability table ends at the first blank line (the
+# restore table follows it).
+status_of='NF == 0 { exit } NR == 1 { for (i = 1; i <= NF; i++) if ($i == "status") col = i; next }'
+listed=$(awk 'NF == 0 { exit } NR > 1' "$root/tmp/targets.txt" | wc -l)
 available=$(awk "$status_of"' $col == "available"' "$root/tmp/targets.txt" | wc -l)
 [ "$listed" -gt 0 ] || die "coldbench targets listed no target"
 say "$available of $listed targets available inside the root"

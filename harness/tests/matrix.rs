@@ -192,6 +192,31 @@ fn the_targets_command_lists_every_target() {
             );
         }
     }
+    // After a blank line, the restore table: every target, its mechanism
+    // or why it has none here.
+    let (_, restore) = text
+        .split_once("\n\n")
+        .expect("a restore table after the first");
+    assert!(restore.starts_with("restore ("), "{restore}");
+    for kind in TargetKind::ALL {
+        let line = restore
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", kind.name())))
+            .unwrap_or_else(|| panic!("{} not in the restore table:\n{restore}", kind.name()));
+        assert!(line.split_whitespace().count() > 2, "{line}");
+    }
+    let line = |name: &str| {
+        restore
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+    };
+    assert!(
+        line("node").contains("startup snapshot"),
+        "{}",
+        line("node")
+    );
+    assert!(line("workerd").contains(" no: "), "{}", line("workerd"));
 }
 
 #[test]
