@@ -118,8 +118,6 @@ impl Phase {
     ];
     /// The phases that produce samples.
     pub const SAMPLED: [Phase; 4] = [Phase::Cold, Phase::Warm, Phase::HostCold, Phase::Restore];
-    /// The phases whose sample is a new instance's first answer (proved new).
-    pub const NEW_INSTANCE: [Phase; 3] = [Phase::Cold, Phase::HostCold, Phase::Restore];
 
     /// The name used in data and reports.
     pub fn as_str(self) -> &'static str {

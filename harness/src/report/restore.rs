@@ -68,15 +68,38 @@ pub struct Anchor {
     /// The target measured here that comes nearest, if one does.
     #[serde(default)]
     pub target: Option<String>,
-    /// Which of that target's figures: `speedup` (cold ÷ restore),
-    /// `instantiate_speedup`, `restore_ns`, `make_ns`, `save_ns`.
+    /// Which of that target's figures.
     #[serde(default)]
-    pub measured: Option<String>,
+    pub measured: Option<Figure>,
     /// The published value, in the unit of `measured`.
     pub value: f64,
     /// Why nothing here compares, where nothing does.
     #[serde(default)]
     pub here: Option<String>,
+}
+
+/// A figure of [`StartKinds`] an anchor is held against (its name in
+/// `data/restores.json`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// Cold p50 ÷ restore p50.
+    Speedup,
+    /// The same of the host's own instantiation.
+    InstantiateSpeedup,
+    /// The restore's p50.
+    RestoreNs,
+    /// Making the snapshot.
+    MakeNs,
+    /// Saving a running VM.
+    SaveNs,
+}
+
+impl Figure {
+    /// Whether it is a time (else a ratio).
+    pub fn is_time(self) -> bool {
+        matches!(self, Figure::RestoreNs | Figure::MakeNs | Figure::SaveNs)
+    }
 }
 
 #[derive(Deserialize)]
@@ -138,13 +161,12 @@ pub fn figures<'a>(f: &Figures<'a>) -> Vec<StartKinds<'a>> {
 pub fn measured(anchor: &Anchor, kinds: &[StartKinds]) -> Option<(f64, String)> {
     let target = anchor.target.as_deref()?;
     let k = kinds.iter().find(|k| k.target == target)?;
-    let v = match anchor.measured.as_deref()? {
-        "speedup" => k.speedup()?,
-        "instantiate_speedup" => k.instantiate_speedup()?,
-        "restore_ns" => k.restore?.p50_ns? as f64,
-        "make_ns" => k.make_ns? as f64,
-        "save_ns" => k.save_ns? as f64,
-        _ => return None,
+    let v = match anchor.measured? {
+        Figure::Speedup => k.speedup()?,
+        Figure::InstantiateSpeedup => k.instantiate_speedup()?,
+        Figure::RestoreNs => k.restore?.p50_ns? as f64,
+        Figure::MakeNs => k.make_ns? as f64,
+        Figure::SaveNs => k.save_ns? as f64,
     };
     Some((v, k.target.clone()))
 }
@@ -156,21 +178,8 @@ mod tests {
 
     fn row(p50: u64) -> SummaryRow {
         SummaryRow {
-            target: "t".into(),
-            family: "microvm".into(),
-            workload: "hello".into(),
-            phase: "cold".into(),
-            n: 5,
-            n_invalid: 0,
             p50_ns: Some(p50),
-            p90_ns: None,
-            p99_ns: None,
-            max_ns: None,
-            mean_ns: None,
-            ci95_lo_ns: None,
-            ci95_hi_ns: None,
-            cpu_p50_ns: None,
-            mem_pss_p50_bytes: None,
+            ..crate::results::fixtures::summary_row()
         }
     }
 
@@ -191,22 +200,29 @@ mod tests {
         }];
         assert_eq!(kinds[0].speedup(), Some(12.0));
         assert_eq!(kinds[0].instantiate_speedup(), None, "no restore figure");
-        let anchor = |target: &str, measured: &str| Anchor {
+        let anchor = |target: &str, measured: Figure| Anchor {
             mechanism: "x".into(),
             figure: "y".into(),
             source: "z".into(),
             compares: "w".into(),
             target: Some(target.into()),
-            measured: Some(measured.into()),
+            measured: Some(measured),
             value: 1.0,
             here: None,
         };
         let got = |a: &Anchor| measured(a, &kinds).map(|(v, _)| v);
-        assert_eq!(got(&anchor("qemu-microvm", "speedup")), Some(12.0));
-        assert_eq!(got(&anchor("qemu-microvm", "restore_ns")), Some(1e8));
-        assert_eq!(got(&anchor("qemu-microvm", "save_ns")), Some(400.0));
-        assert_eq!(got(&anchor("qemu-microvm", "instantiate_speedup")), None);
-        assert_eq!(got(&anchor("node", "speedup")), None, "not restored here");
+        assert_eq!(got(&anchor("qemu-microvm", Figure::Speedup)), Some(12.0));
+        assert_eq!(got(&anchor("qemu-microvm", Figure::RestoreNs)), Some(1e8));
+        assert_eq!(got(&anchor("qemu-microvm", Figure::SaveNs)), Some(400.0));
+        assert_eq!(
+            got(&anchor("qemu-microvm", Figure::InstantiateSpeedup)),
+            None
+        );
+        assert_eq!(
+            got(&anchor("node", Figure::Speedup)),
+            None,
+            "not restored here"
+        );
     }
 
     #[test]
@@ -216,21 +232,8 @@ mod tests {
         for a in &all {
             if let Some(t) = &a.target {
                 assert!(TargetKind::parse(t).is_ok(), "unknown target {t}");
-                assert!(
-                    matches!(
-                        a.measured.as_deref(),
-                        Some(
-                            "speedup"
-                                | "instantiate_speedup"
-                                | "restore_ns"
-                                | "make_ns"
-                                | "save_ns"
-                        )
-                    ),
-                    "{}: unknown figure {:?}",
-                    a.mechanism,
-                    a.measured
-                );
+                // An unknown figure's name fails to parse (anchors()).
+                assert!(a.measured.is_some(), "{}: which figure?", a.mechanism);
             }
             assert!(a.value > 0.0 && !a.source.is_empty(), "{}", a.mechanism);
             assert!(

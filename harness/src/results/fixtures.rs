@@ -38,7 +38,7 @@ pub(super) fn measure(round: u32, value: u64) -> MeasureRow {
 }
 
 /// A summary row with two valid samples.
-pub(super) fn summary_row() -> SummaryRow {
+pub(crate) fn summary_row() -> SummaryRow {
     SummaryRow {
         target: "process".into(),
         family: "process".into(),

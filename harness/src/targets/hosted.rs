@@ -100,7 +100,7 @@ pub struct HostedTarget {
     /// Whether the connection was reopened once already (noted once).
     reconnected: bool,
     /// The snapshot `prepare` made, or why it could not.
-    snapshot: Option<Result<Snapshot, String>>,
+    snapshot: snapshot::Made<Snapshot>,
 }
 
 /// A tenant of the host.
@@ -436,18 +436,18 @@ impl Target for HostedTarget {
     }
 
     fn restore(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
-        let first = match (&self.spec.restore, &self.snapshot) {
-            // The host loaded the snapshot when it started: nothing on disk
-            // is read for a restore, so nothing there is checked now.
-            (Ok(r), Some(Ok(_))) => r
-                .first
-                .replace("{tenant}", req.tenant)
-                .replace("{workload}", req.workload),
-            _ => {
-                return snapshot::ready(&self.snapshot)
-                    .and(Err(TargetError::Unsupported(Phase::Restore)))
-            }
-        };
+        // The host loaded the snapshot when it started: nothing on disk is
+        // read for a restore, so nothing there is rechecked.
+        snapshot::ready(&self.snapshot)?;
+        let restore = self
+            .spec
+            .restore
+            .as_ref()
+            .map_err(|_| TargetError::Unsupported(Phase::Restore))?;
+        let first = restore
+            .first
+            .replace("{tenant}", req.tenant)
+            .replace("{workload}", req.workload);
         let endpoint = self.endpoint(req.tenant)?;
         let response = self.send(&first, "GET", req.deadline)?;
         Ok(Started {

@@ -63,7 +63,20 @@ pub struct ProcessTarget {
     /// How it restores, if it does.
     snapshot_spec: Option<SnapshotSpec>,
     /// The snapshot `prepare` made, or why it could not.
-    snapshot: Option<Result<Snapshot, String>>,
+    snapshot: snapshot::Made<Restorable>,
+}
+
+/// A snapshot, and the command that restores an instance from it (its
+/// `{snapshot}` replaced once, not on each restore's clock).
+struct Restorable {
+    made: Snapshot,
+    launch: LaunchSpec,
+}
+
+impl AsRef<Snapshot> for Restorable {
+    fn as_ref(&self) -> &Snapshot {
+        &self.made
+    }
 }
 
 impl ProcessTarget {
@@ -153,11 +166,12 @@ impl ProcessTarget {
         }
     }
 
-    /// Makes the snapshot with `spec.make`, in `ctx`'s snapshot folder.
-    fn make_snapshot(&self, spec: &SnapshotSpec, ctx: &Context) -> Result<Snapshot, String> {
+    /// Makes the snapshot with `spec.make`, in `ctx`'s snapshot folder,
+    /// and the command that restores from it.
+    fn make_snapshot(&self, spec: &SnapshotSpec, ctx: &Context) -> Result<Restorable, String> {
         let dir = snapshot::folder(ctx, &self.spec.name).map_err(|e| e.to_string())?;
         let program = spec.make.resolve().map_err(|e| e.to_string())?;
-        Snapshot::make(dir.join(&spec.file), &spec.sources, |path| {
+        let made = Snapshot::make(dir.join(&spec.file), &spec.sources, |path| {
             let file = path.display().to_string();
             let args: Vec<String> = spec
                 .make
@@ -181,16 +195,27 @@ impl ProcessTarget {
                     crate::spec::truncate(String::from_utf8_lossy(&out.stderr).trim(), 400)
                 ))
             }
-        })
+        })?;
+        let file = made.path.display().to_string();
+        let mut launch = spec.restore.clone();
+        for arg in &mut launch.args {
+            *arg = arg.replace("{snapshot}", &file);
+        }
+        Ok(Restorable { made, launch })
     }
 
-    /// A new instance from `launch` (a plain start or a restore).
-    fn launch(&mut self, launch: &LaunchSpec, req: &StartRequest) -> Result<Started, TargetError> {
-        let Prepared { log, ctx } = Prepared::of(&self.prepared)?;
+    /// A new instance from `launch` (a plain start or a restore); the
+    /// target's parts it needs borrowed apart, so that neither spec is
+    /// copied on the clock.
+    fn launch(
+        (prepared, spare, name): (&Option<Prepared>, &mut Spare, &str),
+        launch: &LaunchSpec,
+        req: &StartRequest,
+    ) -> Result<Started, TargetError> {
+        let Prepared { log, ctx } = Prepared::of(prepared)?;
         let path = format!("/run/{}", req.workload);
-        let confined = self
-            .spare
-            .take(ctx.envelope.as_ref(), &self.spec.name, Confined::create)
+        let confined = spare
+            .take(ctx.envelope.as_ref(), name, Confined::create)
             .map_err(TargetError::Start)?;
         let launched = launch.launch(&path, log, ctx, confined, req.asked_at, req.deadline)?;
         Ok(Started {
@@ -248,8 +273,8 @@ impl Target for ProcessTarget {
         facts.insert("log".into(), json!(log.path().display().to_string()));
         if let Some(spec) = self.snapshot_spec.clone().filter(|_| ctx.restore) {
             let made = self.make_snapshot(&spec, ctx);
-            if let Ok(s) = &made {
-                s.facts(&mut facts);
+            if let Ok(r) = &made {
+                r.made.facts(&mut facts);
             }
             self.snapshot = Some(made);
         }
@@ -261,8 +286,8 @@ impl Target for ProcessTarget {
     }
 
     fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
-        let launch = self.spec.launch.clone();
-        self.launch(&launch, req)
+        let parts = (&self.prepared, &mut self.spare, self.spec.name.as_str());
+        Self::launch(parts, &self.spec.launch, req)
     }
 
     fn restore_support(&self) -> Result<String, String> {
@@ -277,19 +302,9 @@ impl Target for ProcessTarget {
     }
 
     fn restore(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
-        let made = snapshot::ready(&self.snapshot)?;
-        let spec = self
-            .snapshot_spec
-            .as_ref()
-            .ok_or(TargetError::Unsupported(super::Phase::Restore))?;
-        let file = made.path.display().to_string();
-        let mut launch = spec.restore.clone();
-        launch.args = launch
-            .args
-            .iter()
-            .map(|a| a.replace("{snapshot}", &file))
-            .collect();
-        self.launch(&launch, req)
+        let restorable = snapshot::ready(&self.snapshot)?;
+        let parts = (&self.prepared, &mut self.spare, self.spec.name.as_str());
+        Self::launch(parts, &restorable.launch, req)
     }
 
     fn ready(&mut self) {
@@ -297,6 +312,9 @@ impl Target for ProcessTarget {
             let envelope = p.ctx.envelope.as_ref();
             self.spare
                 .ready(envelope, &self.spec.name, Confined::create);
+        }
+        if let Some(Ok(r)) = &mut self.snapshot {
+            r.made.recheck();
         }
     }
 

@@ -33,7 +33,19 @@ pub struct Snapshot {
     made_at: SystemTime,
     /// What it was made from: a restore is refused if one changed since.
     sources: Vec<PathBuf>,
+    /// Why the last [`Snapshot::recheck`] refused it, if it did.
+    refused: Option<String>,
 }
+
+impl AsRef<Snapshot> for Snapshot {
+    fn as_ref(&self) -> &Snapshot {
+        self
+    }
+}
+
+/// What `prepare` made: nothing (the plan has no restore), a snapshot (or
+/// what holds one), or why it could not.
+pub type Made<T> = Option<Result<T, String>>;
 
 /// The folder for `target`'s snapshots in this run, made empty.
 pub fn folder(ctx: &Context, target: &str) -> Result<PathBuf, TargetError> {
@@ -99,6 +111,7 @@ impl Snapshot {
             made_in,
             made_at: SystemTime::now(),
             sources: sources.to_vec(),
+            refused: None,
             path,
         })
     }
@@ -134,6 +147,13 @@ impl Snapshot {
         Ok(())
     }
 
+    /// [`Snapshot::check`], kept for the restore that follows: run untimed
+    /// (in [`super::Target::ready`]), so that no file is looked at on the
+    /// restore's clock.
+    pub fn recheck(&mut self) {
+        self.refused = self.check().err();
+    }
+
     /// Removes it, and its folders once they are empty.
     pub fn remove(&self) {
         let _ = std::fs::remove_dir_all(&self.path);
@@ -157,17 +177,21 @@ impl Drop for Snapshot {
 
 /// What a target says of its restore: the mechanism, or why it has none (the
 /// snapshot not made, or no mechanism here).
-pub fn support(mechanism: &str, made: &Option<Result<Snapshot, String>>) -> Result<String, String> {
+pub fn support<T>(mechanism: &str, made: &Made<T>) -> Result<String, String> {
     match made {
         None | Some(Ok(_)) => Ok(mechanism.to_string()),
         Some(Err(why)) => Err(format!("the snapshot could not be made: {why}")),
     }
 }
 
-/// The snapshot to restore from, checked; or the restore's error.
-pub fn ready(made: &Option<Result<Snapshot, String>>) -> Result<&Snapshot, TargetError> {
+/// The snapshot to restore from, as the last [`Snapshot::recheck`] found
+/// it; or the restore's error.
+pub fn ready<T: AsRef<Snapshot>>(made: &Made<T>) -> Result<&T, TargetError> {
     match made {
-        Some(Ok(s)) => s.check().map(|()| s).map_err(TargetError::Start),
+        Some(Ok(s)) => match &s.as_ref().refused {
+            Some(why) => Err(TargetError::Start(why.clone())),
+            None => Ok(s),
+        },
         Some(Err(why)) => Err(TargetError::Start(format!(
             "no snapshot to restore from: {why}"
         ))),
@@ -238,12 +262,21 @@ mod tests {
             .set_modified(later)
             .unwrap();
         assert!(snap.check().unwrap_err().contains("stale"), "stale");
+        // A restore is refused by what the last (untimed) recheck found.
+        let mut made = Some(Ok(snap));
+        assert!(ready(&made).is_ok(), "not rechecked yet");
+        if let Some(Ok(s)) = made.as_mut() {
+            s.recheck();
+        }
+        let err = ready(&made).err().unwrap().to_string();
+        assert!(err.contains("stale"), "{err}");
+        let Some(Ok(snap)) = made else { unreachable!() };
         snap.remove();
         assert!(snap.check().unwrap_err().contains("is gone"));
         let never = Snapshot::make(dir.path().join("never"), &[], |_| Ok(()));
         assert!(never.unwrap_err().contains("was not written"));
-        assert!(ready(&None).is_err());
-        assert!(support("m", &Some(Err("boom".into())))
+        assert!(ready::<Snapshot>(&None).is_err());
+        assert!(support::<Snapshot>("m", &Some(Err("boom".into())))
             .unwrap_err()
             .contains("boom"));
     }

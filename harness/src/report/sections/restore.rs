@@ -120,8 +120,8 @@ pub fn anchors(f: &Figures) -> Vec<AnchorRow> {
     restore::anchors()
         .iter()
         .map(|a| {
-            let show = |v: f64| match a.measured.as_deref() {
-                Some("restore_ns" | "make_ns" | "save_ns") => human_ns(v as u64),
+            let show = |v: f64| match a.measured {
+                Some(m) if m.is_time() => human_ns(v as u64),
                 _ => format!("{v:.1}×"),
             };
             let measured = match (restore::measured(a, &f.restores), &a.target) {

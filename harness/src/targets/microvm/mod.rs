@@ -92,7 +92,7 @@ pub struct MicrovmTarget {
     /// How it restores, if it does.
     restore_kind: Option<RestoreKind>,
     /// The snapshot `prepare` made, or why it could not.
-    snapshot: Option<Result<VmSnapshot, String>>,
+    snapshot: snapshot::Made<VmSnapshot>,
 }
 
 /// How a QEMU target restores.
@@ -118,7 +118,7 @@ struct VmSnapshot {
     /// The folder: the stream, the RAM file, the QMP sockets.
     made: Snapshot,
     stream: PathBuf,
-    /// Guest RAM, for [`RestoreKind::SharedRam`].
+    /// Guest RAM, for [`RestoreKind::SharedRam`] (its restores map it).
     ram: Option<PathBuf>,
     /// The TAP the snapshot's VM had: its guest knows this address and MACs.
     tap: Tap,
@@ -126,11 +126,18 @@ struct VmSnapshot {
     save: Duration,
 }
 
+impl AsRef<Snapshot> for VmSnapshot {
+    fn as_ref(&self) -> &Snapshot {
+        &self.made
+    }
+}
+
 /// How a VM starts.
 #[derive(Clone, Copy)]
 enum Launch<'a> {
     Boot,
-    Restore(&'a VmSnapshot, RestoreKind),
+    /// From the snapshot; its RAM from its file where it has one.
+    Restore(&'a VmSnapshot),
 }
 
 /// One running VM.
@@ -358,19 +365,20 @@ impl MicrovmTarget {
         let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
         let tap = match how {
             Launch::Boot => Tap::plan(self.tag, n),
-            Launch::Restore(s, _) => s.tap.clone(),
+            Launch::Restore(s) => s.tap.clone(),
         };
         tap.create().map_err(TargetError::Start)?;
         let guest = self.guest(&tap, accel);
+        // A copy-on-write restore takes its devices over QMP.
         let qmp_socket = match how {
-            Launch::Restore(s, RestoreKind::SharedRam) => {
+            Launch::Restore(s) if s.ram.is_some() => {
                 Some(s.made.path.join(format!("qmp-{n}.sock")))
             }
             _ => None,
         };
         let args = self.args(&guest, n, &ctx.log_dir).map(|mut args| {
-            if let Launch::Restore(s, kind) = how {
-                restore_args(&mut args, s, kind, qmp_socket.as_deref(), self.memory_mib);
+            if let Launch::Restore(s) = how {
+                restore_args(&mut args, s, qmp_socket.as_deref(), self.memory_mib);
             }
             args
         });
@@ -386,7 +394,7 @@ impl MicrovmTarget {
         let mut cmd = Command::new(&self.program);
         // A restore reads its stream from fd 3 (`fd:3`): no process and no
         // pipe between the file and QEMU (stdin is the serial console's).
-        if let Launch::Restore(s, _) = how {
+        if let Launch::Restore(s) = how {
             let stream = match std::fs::File::open(&s.stream) {
                 Ok(f) => f,
                 Err(e) => {
@@ -554,15 +562,9 @@ const STREAM_FD: i32 = 3;
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// QEMU's arguments for a restore of `snap`, after a boot's.
-fn restore_args(
-    args: &mut Vec<String>,
-    snap: &VmSnapshot,
-    kind: RestoreKind,
-    qmp: Option<&Path>,
-    memory_mib: u32,
-) {
-    match (kind, &snap.ram, qmp) {
-        (RestoreKind::SharedRam, Some(ram), Some(qmp)) => {
+fn restore_args(args: &mut Vec<String>, snap: &VmSnapshot, qmp: Option<&Path>, memory_mib: u32) {
+    match (&snap.ram, qmp) {
+        (Some(ram), Some(qmp)) => {
             vmm::qemu_ram_file(args, ram, memory_mib, false);
             args.extend([
                 "-qmp".to_string(),
@@ -846,6 +848,9 @@ impl Target for MicrovmTarget {
             let envelope = p.ctx.envelope.as_ref();
             self.spare.ready(envelope, &self.name, Confined::cpu_only);
         }
+        if let Some(Ok(s)) = &mut self.snapshot {
+            s.made.recheck();
+        }
     }
 
     fn start(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
@@ -860,38 +865,23 @@ impl Target for MicrovmTarget {
     }
 
     fn restore_support(&self) -> Result<String, String> {
-        let Some(kind) = self.restore_kind else {
-            return Err(match self.vmm {
-                Vmm::Qemu => "no snapshot mechanism for this target".to_string(),
-                _ => format!(
-                    "{}'s snapshots (needs KVM) are not driven by coldbench yet",
-                    self.program
-                ),
-            });
-        };
-        match &self.snapshot {
-            None | Some(Ok(_)) => Ok(kind.describe().to_string()),
-            Some(Err(why)) => Err(format!("the snapshot could not be made: {why}")),
+        match self.restore_kind {
+            Some(kind) => snapshot::support(kind.describe(), &self.snapshot),
+            None => Err(format!(
+                "{}'s snapshots (needs KVM) are not driven by coldbench yet",
+                self.program
+            )),
         }
     }
 
     fn restore(&mut self, req: &StartRequest) -> Result<Started, TargetError> {
-        let (Some(kind), Some(Ok(snap))) = (self.restore_kind, &self.snapshot) else {
-            return Err(TargetError::Start(match &self.snapshot {
-                Some(Err(why)) => format!("no snapshot to restore from: {why}"),
-                _ => {
-                    "no snapshot: prepare makes one only when the plan has the restore phase".into()
-                }
-            }));
-        };
-        snap.made.check().map_err(TargetError::Start)?;
+        let snap = snapshot::ready(&self.snapshot)?;
         let Prepared { ctx, .. } = Prepared::of(&self.prepared)?;
         let confined = self
             .spare
             .take(ctx.envelope.as_ref(), &self.name, Confined::cpu_only)
             .map_err(TargetError::Start)?;
-        let (vm, mut started) =
-            self.boot(req, self.accel, confined, Launch::Restore(snap, kind))?;
+        let (vm, mut started) = self.boot(req, self.accel, confined, Launch::Restore(snap))?;
         started.instance.handle = Box::new(vm);
         Ok(started)
     }

@@ -41,6 +41,20 @@ fn host(variant: Variant, wasm: &Path, cwasm: &Path) -> Host {
     .expect("host")
 }
 
+/// The time `iters` tenant instantiations took, each after `idle` asleep
+/// (not counted) and dropped after its clock stops.
+fn instantiations(host: &Host, iters: u64, idle: Duration) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        std::thread::sleep(idle);
+        let t0 = Instant::now();
+        let tenant = host.instantiate(Start::Cold).expect("instantiate");
+        total += t0.elapsed();
+        drop(tenant);
+    }
+    total
+}
+
 fn wasm(c: &mut Criterion) {
     let Some((wasm, _dir, cwasm)) = artifacts() else {
         return;
@@ -71,16 +85,7 @@ fn wasm(c: &mut Criterion) {
             g.sample_size(100);
         }
         g.bench_function(variant.name(), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t0 = Instant::now();
-                    let tenant = host.instantiate(Start::Cold).expect("instantiate");
-                    total += t0.elapsed();
-                    drop(tenant);
-                }
-                total
-            })
+            b.iter_custom(|iters| instantiations(&host, iters, Duration::ZERO))
         });
     }
     g.finish();
@@ -91,19 +96,9 @@ fn wasm(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    let idle = crate::host(Variant::Pool, &wasm, &cwasm);
+    let idle = host(Variant::Pool, &wasm, &cwasm);
     g.bench_function("pool", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                std::thread::sleep(Duration::from_millis(50));
-                let t0 = Instant::now();
-                let tenant = idle.instantiate(Start::Cold).expect("instantiate");
-                total += t0.elapsed();
-                drop(tenant);
-            }
-            total
-        })
+        b.iter_custom(|iters| instantiations(&idle, iters, Duration::from_millis(50)))
     });
     g.finish();
 

@@ -179,9 +179,10 @@ pub fn engine_config(variant: Variant, max_tenants: u32, memory_limit: usize) ->
         if variant == Variant::Pool {
             // A slot's memory zeroed and kept when its tenant goes (at the
             // tenant's stop, untimed), not given back to the kernel: the
-            // next tenant in it takes no page faults (a tenant's cold start
-            // 13 → 8 µs in a hot loop here). Not for `fresh`, whose instance
-            // goes with each request, inside its timing.
+            // next tenant in it takes no page faults (a tenant's cold work:
+            // 7.3 µs, `cargo bench -p coldbench-wasm-host -- wasm/tenant-cold`;
+            // 17.4 µs before). Not for `fresh`, whose instance goes with
+            // each request, inside its timing.
             pool.linear_memory_keep_resident(KEEP_RESIDENT)
                 .table_keep_resident(KEEP_RESIDENT);
         }
